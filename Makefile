@@ -1,0 +1,28 @@
+# `make run`: set up, migrate, load the demo data and serve on 127.0.0.1:8000 (SQLite, nothing else needed).
+# `make test`: set up and run the whole test suite (SQLite unless DATABASE_URL says otherwise).
+PY := .venv/bin/python
+
+.PHONY: setup run test lint bench clean
+
+setup:
+	@bash scripts/bootstrap.sh
+
+run: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo ""
+	@echo "  Open http://127.0.0.1:8000/ and log in as alice (Acme) or bob (Globex); admin for the Django admin."
+	@echo "  Password for all three: bulkupload-demo"
+	@echo ""
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf .venv var .pytest_cache

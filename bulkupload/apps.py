@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
+from django.utils.translation import gettext_lazy as _
+
+
+class BulkUploadConfig(AppConfig):
+    name = "bulkupload"
+    verbose_name = _("Bulk upload")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Like admin.py: every installed app may declare specs in uploads.py.
+        autodiscover_modules("uploads")

@@ -1,0 +1,29 @@
+"""The engine's settings: ``settings.BULKUPLOAD`` over these defaults."""
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Where uploaded files are kept until applied or purged; never a served folder.
+    "FILE_ROOT": None,
+    "MAX_FILE_SIZE": 20 * 1024 * 1024,
+    "MAX_ROWS": 100_000,
+    "MAX_COLUMNS": 200,
+    "MAX_CELL_LENGTH": 10_000,
+    # Rows per chunk when staging, validating and applying.
+    "CHUNK_SIZE": 1000,
+    "PREVIEW_PAGE_SIZE": 50,
+    "PURGE_AFTER_HOURS": 72,
+    "CSV_FALLBACK_ENCODING": "cp1252",
+    "DATE_INPUT_FORMATS": ["%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%Y/%m/%d"],
+}
+
+
+def get(name: str) -> Any:
+    """Return one engine setting, the host's value first."""
+    value = getattr(settings, "BULKUPLOAD", {}).get(name, DEFAULTS[name])
+    if name == "FILE_ROOT" and not value:
+        return str(Path(settings.BASE_DIR) / "var" / "uploads")
+    return value

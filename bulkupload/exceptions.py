@@ -1,0 +1,49 @@
+"""Errors the engine raises for people, each with a message that says what and where."""
+
+from django.utils.translation import gettext as _
+
+
+class FileRejected(Exception):
+    """The file cannot be read as a table for this spec.
+
+    ``message`` says what is wrong; ``sheet``, ``row`` and ``column`` say where
+    when that is known. ``str()`` gives both in one sentence for the user.
+    """
+
+    def __init__(
+        self, message: str, *, file: str | None = None, sheet: str | None = None, row: int | None = None, column: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.sheet = sheet
+        self.row = row
+        self.column = column
+
+    def location(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(_("file “%(file)s”") % {"file": self.file})
+        if self.sheet:
+            parts.append(_("sheet “%(sheet)s”") % {"sheet": self.sheet})
+        if self.row is not None:
+            parts.append(_("row %(row)d") % {"row": self.row})
+        if self.column:
+            parts.append(_("column “%(column)s”") % {"column": self.column})
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.location()
+        return f"{self.message} ({where})" if where else self.message
+
+
+class BatchNotReady(Exception):
+    """The batch cannot be applied in its current state."""
+
+
+class RollbackConflict(Exception):
+    """Records written by the batch were changed since; ``rows`` names them."""
+
+    def __init__(self, message: str, rows: list[int]) -> None:
+        super().__init__(message)
+        self.rows = rows

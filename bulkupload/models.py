@@ -1,0 +1,167 @@
+"""The upload's state: one :class:`UploadBatch` per upload, one :class:`UploadRow` per file row.
+
+Everything the wizard needs between requests lives here, never only in the
+session. Only :mod:`bulkupload.services` changes these tables.
+"""
+
+import os
+import uuid
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from . import conf
+
+
+class PrivateUploadStorage(FileSystemStorage):
+    """Uploaded files, kept in ``BULKUPLOAD["FILE_ROOT"]``: outside public media, with no URL."""
+
+    @property
+    def base_location(self) -> str:
+        return conf.get("FILE_ROOT")
+
+    @property
+    def location(self) -> str:
+        return os.path.abspath(self.base_location)
+
+    def url(self, name: str | None) -> str:
+        raise ValueError("Uploaded spreadsheets are private and have no URL.")
+
+
+def private_storage() -> PrivateUploadStorage:
+    return PrivateUploadStorage()
+
+
+def upload_file_path(instance: "UploadBatch", filename: str) -> str:
+    return f"{instance.pk}/source{_suffix(filename)}"
+
+
+def _suffix(filename: str) -> str:
+    name = filename.rsplit("/", 1)[-1]
+    return "." + name.rsplit(".", 1)[-1].lower()[:10] if "." in name else ""
+
+
+class UploadBatch(models.Model):
+    """One upload: its file, where it stands, and its counts."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Waiting for a file")
+        READY = "ready", _("Ready to confirm")
+        APPLIED = "applied", _("Applied")
+        ROLLED_BACK = "rolled_back", _("Rolled back")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_batches")
+    spec = models.CharField(_("upload type"), max_length=100, db_index=True)
+    scope_key = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
+
+    source_file = models.FileField(storage=private_storage, upload_to=upload_file_path, blank=True, max_length=255)
+    file_name = models.CharField(_("file name"), max_length=255, blank=True)
+    file_size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    sheet_name = models.CharField(max_length=255, blank=True)
+    header_row = models.PositiveIntegerField(default=1)
+    #: The file's header for each column key, so messages can name the user's own header.
+    headers = models.JSONField(default=dict, blank=True)
+    ignored_headers = models.JSONField(default=list, blank=True)
+
+    total_rows = models.PositiveIntegerField(default=0)
+    new_count = models.PositiveIntegerField(default=0)
+    update_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    invalid_count = models.PositiveIntegerField(default=0)
+
+    overwrite = models.BooleanField(default=True)
+    skip_invalid = models.BooleanField(default=False)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    validated_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    rolled_back_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("upload batch")
+        verbose_name_plural = _("upload batches")
+        indexes = [models.Index(fields=["owner", "-created_at"], name="bulkupload_batch_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.file_name or _('(no file yet)')} · {self.get_status_display()}"
+
+    @property
+    def is_staged(self) -> bool:
+        return self.status == self.Status.READY
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (self.Status.APPLIED, self.Status.ROLLED_BACK)
+
+    @property
+    def valid_count(self) -> int:
+        return self.new_count + self.update_count + self.unchanged_count
+
+
+class UploadRow(models.Model):
+    """One data row of the file: what the user wrote, what we made of it, what happened to it."""
+
+    class Status(models.TextChoices):
+        NEW = "new", _("New")
+        UPDATE = "update", _("Update")
+        UNCHANGED = "unchanged", _("Unchanged")
+        INVALID = "invalid", _("Invalid")
+
+    class Outcome(models.TextChoices):
+        PENDING = "", _("Not applied")
+        CREATED = "created", _("Created")
+        UPDATED = "updated", _("Updated")
+        UNCHANGED = "unchanged", _("Unchanged")
+        SKIPPED = "skipped", _("Skipped")
+        KEPT = "kept", _("Kept existing")
+
+    batch = models.ForeignKey(UploadBatch, on_delete=models.CASCADE, related_name="rows")
+    row_number = models.PositiveIntegerField(_("row"))
+    #: The cells as the user wrote them, keyed by column key.
+    values = models.JSONField(default=dict)
+    #: Model values of a row that passed row validation (JSON-encoded).
+    data = models.JSONField(null=True, blank=True)
+    natural_key = models.CharField(max_length=255, blank=True)
+    #: Row-level errors by column key ("__all__" for the row as a whole).
+    errors = models.JSONField(default=dict, blank=True)
+    #: Errors from rules over the whole file (duplicates, daily totals).
+    file_errors = models.JSONField(default=dict, blank=True)
+    has_file_errors = models.BooleanField(default=False)
+    #: The row's fate by row validation and matching alone.
+    match = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    #: The row's fate with file rules applied: what the preview shows.
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    target_pk = models.CharField(max_length=64, blank=True, default="")
+    #: For updates: the existing record's cells that the row changes, keyed by column key.
+    changes = models.JSONField(default=dict, blank=True)
+    #: Model values of the record before the batch wrote it, for rollback.
+    previous = models.JSONField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING, blank=True)
+
+    class Meta:
+        ordering = ["row_number"]
+        constraints = [models.UniqueConstraint(fields=["batch", "row_number"], name="bulkupload_row_unique_number")]
+        indexes = [
+            models.Index(fields=["batch", "status", "row_number"], name="bulkupload_row_status"),
+            models.Index(fields=["batch", "natural_key"], name="bulkupload_row_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"row {self.row_number} ({self.status})"
+
+    def all_errors(self) -> dict[str, list[str]]:
+        merged: dict[str, list[str]] = {}
+        for source in (self.errors, self.file_errors):
+            for key, messages in (source or {}).items():
+                merged.setdefault(key, []).extend(messages)
+        return merged

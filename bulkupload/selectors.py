@@ -1,0 +1,47 @@
+"""Reads that several views share: whose uploads, which specs, which scope."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from .models import UploadBatch
+from .spec import UploadSpec, all_specs, get_spec
+
+
+def specs_for(user: Any) -> list[UploadSpec]:
+    """Specs the user may upload into: they have a scope there and the permissions."""
+    return [spec for spec in all_specs() if spec.has_permission(user) and spec.get_scope(user) is not None]
+
+
+def scope_or_404(spec: UploadSpec, user: Any) -> Any:
+    scope = spec.get_scope(user) if spec.has_permission(user) else None
+    if scope is None:
+        raise Http404("No access to this upload type.")
+    return scope
+
+
+def user_batches(user: Any) -> QuerySet[UploadBatch]:
+    return UploadBatch.objects.filter(owner=user).order_by("-created_at")
+
+
+def batch_for_user_or_404(user: Any, batch_id: Any, *, spec: UploadSpec | None = None) -> UploadBatch:
+    """The user's own upload in their current scope, or 404 (never 403: ids that are not yours do not exist)."""
+    try:
+        batch_id = uuid.UUID(str(batch_id))
+    except ValueError:
+        raise Http404("No such upload.") from None
+    batch = user_batches(user).filter(pk=batch_id).first()
+    if batch is None or (spec is not None and batch.spec != spec.slug):
+        raise Http404("No such upload.")
+    try:
+        batch_spec = spec or get_spec(batch.spec)
+    except KeyError:
+        raise Http404("No such upload type.") from None
+    scope = batch_spec.get_scope(user)
+    if scope is None or batch_spec.scope_key(scope) != batch.scope_key:
+        raise Http404("No such upload.")
+    return batch

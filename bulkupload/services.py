@@ -1,0 +1,399 @@
+"""Every write to uploads: stage, validate, fix, apply, roll back, purge.
+
+Each public function is its own transaction and the only code that changes
+:class:`UploadBatch` and :class:`UploadRow`. Work that grows with the file runs
+in chunks of ``BULKUPLOAD["CHUNK_SIZE"]`` rows.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import IO, Any
+
+from django.core.files import File
+from django.db import transaction
+from django.db.models import Count, F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from . import conf, signals
+from .exceptions import BatchNotReady, FileRejected, RollbackConflict
+from .mapping import map_header
+from .models import UploadBatch, UploadRow
+from .reading import Limits, open_table
+from .spec import StagedRow, UploadSpec, get_spec
+from .validation import (
+    DuplicateKeyRule,
+    RowValidator,
+    changed_fields,
+    decode_values,
+    encode_values,
+    find_existing,
+    key_text,
+    run_file_rules,
+)
+
+logger = logging.getLogger(__name__)
+
+Status = UploadRow.Status
+Outcome = UploadRow.Outcome
+
+
+def create_batch(spec: UploadSpec, user: Any) -> UploadBatch:
+    """A new, empty upload for ``user``, waiting for its file."""
+    scope = spec.get_scope(user)
+    return UploadBatch.objects.create(owner=user, spec=spec.slug, scope_key=spec.scope_key(scope))
+
+
+def batch_scope(batch: UploadBatch) -> tuple[UploadSpec, Any]:
+    spec = get_spec(batch.spec)
+    return spec, spec.get_scope(batch.owner)
+
+
+# --- staging ---------------------------------------------------------------------------
+
+
+def stage_upload(batch: UploadBatch, upload: IO[bytes], *, name: str, limits: Limits | None = None) -> UploadBatch:
+    """Read ``upload`` into rows of ``batch`` and validate them.
+
+    The file replaces any earlier one of the batch. A file that cannot be read
+    raises :class:`FileRejected` and leaves the batch as it was.
+    """
+    if batch.is_final:
+        raise BatchNotReady(_("This upload has already been applied."))
+    spec = get_spec(batch.spec)
+    size = getattr(upload, "size", None)
+    max_size = conf.get("MAX_FILE_SIZE")
+    if size is not None and size > max_size:
+        raise FileRejected(
+            _("The file is %(size)s; at most %(limit)s are allowed.") % {"size": _megabytes(size), "limit": _megabytes(max_size)},
+            file=name,
+        )
+    digest = _sha256(upload)
+    with transaction.atomic():
+        UploadBatch.objects.select_for_update().filter(pk=batch.pk).first()
+        table = open_table(upload, name=name, limits=limits)
+        mapping = map_header(spec, table.header, file_name=name, sheet=table.sheet, header_row=table.header_row)
+        batch.rows.all().delete()
+        total = 0
+        chunk: list[UploadRow] = []
+        chunk_size = conf.get("CHUNK_SIZE")
+        for row_number, cells in table.rows:
+            chunk.append(UploadRow(batch=batch, row_number=row_number, values=mapping.row_values(cells)))
+            if len(chunk) >= chunk_size:
+                UploadRow.objects.bulk_create(chunk)
+                total += len(chunk)
+                chunk = []
+        if chunk:
+            UploadRow.objects.bulk_create(chunk)
+            total += len(chunk)
+        if not total:
+            raise FileRejected(_("The file has a header but no data rows."), file=name, sheet=table.sheet)
+        old_file = batch.source_file.name
+        upload.seek(0)
+        batch.source_file.save(name, File(upload), save=False)
+        transaction.on_commit(lambda: _delete_file(old_file) if old_file and old_file != batch.source_file.name else None)
+        batch.file_name = name[:255]
+        batch.file_size = size or 0
+        batch.sha256 = digest
+        batch.sheet_name = table.sheet or ""
+        batch.header_row = table.header_row
+        batch.headers = mapping.headers
+        batch.ignored_headers = mapping.ignored
+        batch.total_rows = total
+        batch.save()
+    return validate_batch(batch)
+
+
+def _sha256(upload: IO[bytes]) -> str:
+    upload.seek(0)
+    digest = hashlib.sha256()
+    for block in iter(lambda: upload.read(1 << 20), b""):
+        digest.update(block)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
+def _megabytes(size: int) -> str:
+    return _("%(mb).1f MB") % {"mb": size / (1024 * 1024)}
+
+
+def _delete_file(name: str) -> None:
+    from .models import private_storage
+
+    try:
+        private_storage().delete(name)
+    except OSError:
+        logger.warning("Could not delete upload file %s", name, exc_info=True)
+
+
+# --- validation ------------------------------------------------------------------------
+
+
+def validate_batch(batch: UploadBatch, *, row_ids: list[int] | None = None) -> UploadBatch:
+    """Validate rows (all, or ``row_ids``), then the file rules over all rows; update counts."""
+    spec, scope = batch_scope(batch)
+    validator = RowValidator(spec, scope)
+    with transaction.atomic():
+        rows = batch.rows.all()
+        if row_ids is not None:
+            rows = rows.filter(pk__in=row_ids)
+        for chunk in _chunks(rows.only("id", "values")):
+            results = validator.validate_chunk([row.values for row in chunk])
+            for row, result in zip(chunk, results, strict=True):
+                row.errors = result.errors
+                row.match = result.match if result.values is not None else Status.INVALID
+                row.status = row.match
+                row.data = encode_values(result.values) if result.values is not None else None
+                row.natural_key = key_text(spec.key_of(result.values)) if result.values is not None else ""
+                row.target_pk = str(result.target.pk) if result.target is not None else ""
+                row.changes = result.changes
+            UploadRow.objects.bulk_update(
+                chunk,
+                ["errors", "match", "status", "data", "natural_key", "target_pk", "changes"],
+            )
+        _apply_file_rules(batch, spec, scope)
+        _update_counts(batch)
+        batch.status = UploadBatch.Status.READY
+        batch.validated_at = timezone.now()
+        batch.save()
+    return batch
+
+
+def _apply_file_rules(batch: UploadBatch, spec: UploadSpec, scope: Any) -> None:
+    rows = batch.rows.all()
+    rows.filter(has_file_errors=True).update(file_errors={}, has_file_errors=False, status=F("match"))
+    found: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    valid = rows.exclude(match=Status.INVALID)
+    duplicate_keys = list(valid.values("natural_key").annotate(n=Count("id")).filter(n__gt=1).values_list("natural_key", flat=True))
+    groups: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for start in range(0, len(duplicate_keys), 500):
+        keys = duplicate_keys[start : start + 500]
+        for key, row_id, number in valid.filter(natural_key__in=keys).values_list("natural_key", "id", "row_number"):
+            groups[key].append((row_id, number))
+    for row_id, column, message in DuplicateKeyRule().check_groups(groups):
+        found[row_id][column].append(message)
+
+    def staged_rows() -> Iterator[StagedRow]:
+        for chunk in _chunks(valid.only("id", "row_number", "data", "values")):
+            for row in chunk:
+                yield StagedRow(row.id, row.row_number, decode_values(spec.model, row.data), row.values)
+
+    for row_id, column, message in run_file_rules(spec, scope, staged_rows):
+        found[row_id][column].append(message)
+    flagged = [
+        UploadRow(id=row_id, file_errors={k: list(v) for k, v in errors.items()}, has_file_errors=True, status=Status.INVALID)
+        for row_id, errors in found.items()
+    ]
+    UploadRow.objects.bulk_update(flagged, ["file_errors", "has_file_errors", "status"], batch_size=conf.get("CHUNK_SIZE"))
+
+
+def _update_counts(batch: UploadBatch) -> None:
+    counts = dict(batch.rows.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    batch.new_count = counts.get(Status.NEW, 0)
+    batch.update_count = counts.get(Status.UPDATE, 0)
+    batch.unchanged_count = counts.get(Status.UNCHANGED, 0)
+    batch.invalid_count = counts.get(Status.INVALID, 0)
+    batch.total_rows = sum(counts.values())
+
+
+def _chunks(queryset) -> Iterator[list]:
+    """Keyset pagination by id: constant cost per chunk however far into the file."""
+    size = conf.get("CHUNK_SIZE")
+    last = 0
+    while True:
+        chunk = list(queryset.filter(pk__gt=last).order_by("pk")[:size])
+        if not chunk:
+            return
+        yield chunk
+        last = chunk[-1].pk
+
+
+def save_fixes(batch: UploadBatch, edits: dict[int, dict[str, str]]) -> UploadBatch:
+    """Replace cells of rows the user fixed in the preview, then revalidate."""
+    if batch.is_final:
+        raise BatchNotReady(_("This upload has already been applied."))
+    with transaction.atomic():
+        rows = list(batch.rows.filter(pk__in=list(edits)).only("id", "values"))
+        for row in rows:
+            row.values = {**row.values, **{k: str(v).strip() for k, v in edits[row.pk].items()}}
+        UploadRow.objects.bulk_update(rows, ["values"])
+        return validate_batch(batch, row_ids=[row.pk for row in rows])
+
+
+# --- applying --------------------------------------------------------------------------
+
+
+def apply_batch(batch_id: Any, *, overwrite: bool = True, skip_invalid: bool = False) -> tuple[UploadBatch, bool]:
+    """Write the batch's rows to the target model in one transaction, exactly once.
+
+    Returns the batch and whether this call applied it (False when it already
+    was: a double click or a second tab). Keys are checked again inside the
+    transaction, so a record created since the preview becomes an update.
+    """
+    with transaction.atomic():
+        claimed = UploadBatch.objects.filter(pk=batch_id, status=UploadBatch.Status.READY).update(
+            status=UploadBatch.Status.APPLIED,
+            applied_at=timezone.now(),
+            overwrite=overwrite,
+            skip_invalid=skip_invalid,
+        )
+        batch = UploadBatch.objects.filter(pk=batch_id).first()
+        if batch is None:
+            raise BatchNotReady(_("This upload no longer exists; please upload the file again."))
+        if not claimed:
+            return batch, False
+        if batch.invalid_count and not skip_invalid:
+            raise BatchNotReady(
+                ngettext(
+                    "%(count)d row is invalid: fix it or choose to skip it.",
+                    "%(count)d rows are invalid: fix them or choose to skip them.",
+                    batch.invalid_count,
+                )
+                % {"count": batch.invalid_count}
+            )
+        spec, scope = batch_scope(batch)
+        counts = _write_rows(batch, spec, scope, overwrite=overwrite)
+        skipped = batch.rows.filter(status=Status.INVALID).update(outcome=Outcome.SKIPPED)
+        batch.created_count = counts[Outcome.CREATED]
+        batch.updated_count = counts[Outcome.UPDATED]
+        batch.skipped_count = skipped + counts[Outcome.KEPT]
+        batch.save()
+        source = batch.source_file.name
+        transaction.on_commit(lambda: _delete_file(source) if source else None)
+        transaction.on_commit(lambda: signals.batch_applied.send(sender=UploadBatch, batch=batch))
+    return batch, True
+
+
+def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: bool) -> dict[str, int]:
+    model = spec.model
+    counts: dict[str, int] = defaultdict(int)
+    write_fields = spec.write_fields()
+    batch_attr = model._meta.get_field(spec.batch_field).attname if spec.batch_field else None
+    extra = {batch_attr: batch.pk} if batch_attr else {}
+    for chunk in _chunks(batch.rows.exclude(status=Status.INVALID).only("id", "row_number", "data")):
+        values_by_row = {row.pk: decode_values(model, row.data) for row in chunk}
+        existing = find_existing(spec, scope, [spec.key_of(v) for v in values_by_row.values()])
+        creates: list[tuple[UploadRow, Any]] = []
+        updates = []
+        for row in chunk:
+            values = values_by_row[row.pk]
+            record = existing.get(spec.key_of(values))
+            if record is None:
+                creates.append((row, model(**spec.scope_values(scope), **values, **extra)))
+                row.outcome = Outcome.CREATED
+            elif not changed_fields(spec, record, values):
+                row.outcome, row.target_pk = Outcome.UNCHANGED, str(record.pk)
+            elif not overwrite:
+                row.outcome, row.target_pk = Outcome.KEPT, str(record.pk)
+            else:
+                keep = write_fields + ([batch_attr] if batch_attr else [])
+                row.previous = encode_values({name: getattr(record, name) for name in keep})
+                for name in write_fields:
+                    setattr(record, name, values[name])
+                if batch_attr:
+                    setattr(record, batch_attr, batch.pk)
+                updates.append(record)
+                row.outcome, row.target_pk = Outcome.UPDATED, str(record.pk)
+            counts[row.outcome] += 1
+        model._default_manager.bulk_create([record for _row, record in creates])
+        for row, record in creates:
+            row.target_pk = str(record.pk) if record.pk is not None else ""
+        if updates:
+            model._default_manager.bulk_update(updates, write_fields + ([batch_attr] if batch_attr else []))
+        UploadRow.objects.bulk_update(chunk, ["outcome", "target_pk", "previous"])
+    return counts
+
+
+# --- rolling back ----------------------------------------------------------------------
+
+
+def rollback_batch(batch_id: Any, *, force: bool = False) -> tuple[UploadBatch, bool]:
+    """Undo an applied batch: delete what it created, restore what it updated.
+
+    Refuses with :class:`RollbackConflict` naming the rows whose records were
+    changed since (by hand or a later batch) unless ``force``. Rolling back a
+    batch that is not applied does nothing and returns False.
+    """
+    with transaction.atomic():
+        batch = UploadBatch.objects.select_for_update().get(pk=batch_id)
+        if batch.status != UploadBatch.Status.APPLIED:
+            return batch, False
+        spec, _scope = batch_scope(batch)
+        model = spec.model
+        manager = model._default_manager
+        batch_attr = model._meta.get_field(spec.batch_field).attname if spec.batch_field else None
+        conflicts: list[int] = []
+        to_delete: list[Any] = []
+        to_restore: list[Any] = []
+        written = batch.rows.filter(outcome__in=[Outcome.CREATED, Outcome.UPDATED])
+        for chunk in _chunks(written.only("id", "row_number", "data", "previous", "outcome", "target_pk")):
+            records = manager.select_for_update().in_bulk([row.target_pk for row in chunk if row.target_pk])
+            for row in chunk:
+                record = records.get(model._meta.pk.to_python(row.target_pk)) if row.target_pk else None
+                if record is None:
+                    continue
+                if _changed_since(spec, record, row, batch, batch_attr):
+                    conflicts.append(row.row_number)
+                    if not force:
+                        continue
+                if row.outcome == Outcome.CREATED:
+                    to_delete.append(record.pk)
+                else:
+                    for name, value in decode_values(model, row.previous).items():
+                        setattr(record, name, value)
+                    to_restore.append(record)
+        if conflicts and not force:
+            shown = ", ".join(str(n) for n in conflicts[:20]) + ("…" if len(conflicts) > 20 else "")
+            raise RollbackConflict(
+                ngettext(
+                    "Row %(rows)s was changed after this upload; rolling back would overwrite that change.",
+                    "Rows %(rows)s were changed after this upload; rolling back would overwrite those changes.",
+                    len(conflicts),
+                )
+                % {"rows": shown},
+                conflicts,
+            )
+        for start in range(0, len(to_delete), 500):
+            manager.filter(pk__in=to_delete[start : start + 500]).delete()
+        if to_restore:
+            fields = spec.write_fields() + ([batch_attr] if batch_attr else [])
+            manager.bulk_update(to_restore, fields, batch_size=conf.get("CHUNK_SIZE"))
+        batch.status = UploadBatch.Status.ROLLED_BACK
+        batch.rolled_back_at = timezone.now()
+        batch.save()
+        transaction.on_commit(lambda: signals.batch_rolled_back.send(sender=UploadBatch, batch=batch))
+    return batch, True
+
+
+def _changed_since(spec: UploadSpec, record: Any, row: UploadRow, batch: UploadBatch, batch_attr: str | None) -> bool:
+    if batch_attr and str(getattr(record, batch_attr)) != str(batch.pk):
+        return True
+    written = decode_values(spec.model, row.data)
+    return any(getattr(record, name) != value for name, value in written.items())
+
+
+# --- purging ---------------------------------------------------------------------------
+
+
+def purge_abandoned(*, older_than: datetime.timedelta | None = None) -> list[UploadBatch]:
+    """Delete uploads never applied and untouched for ``older_than``, with their files."""
+    if older_than is None:
+        older_than = datetime.timedelta(hours=conf.get("PURGE_AFTER_HOURS"))
+    cutoff = timezone.now() - older_than
+    with transaction.atomic():
+        # skip_locked: a batch being applied right now holds its row lock and is left alone.
+        stale = list(
+            UploadBatch.objects.select_for_update(skip_locked=True).filter(
+                status__in=[UploadBatch.Status.DRAFT, UploadBatch.Status.READY], updated_at__lt=cutoff
+            )
+        )
+        files = [b.source_file.name for b in stale if b.source_file]
+        UploadBatch.objects.filter(pk__in=[b.pk for b in stale], status__in=[UploadBatch.Status.DRAFT, UploadBatch.Status.READY]).delete()
+        transaction.on_commit(lambda: [_delete_file(name) for name in files])
+    return stale

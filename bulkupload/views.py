@@ -1,0 +1,302 @@
+"""The pages: index, template download, the upload wizard, fixes, the receipt.
+
+Every view needs a login, resolves the spec and the user's scope, and finds
+uploads only among the user's own: an id that is not theirs answers 404.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.paginator import Paginator
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.views import View
+from django.views.generic import TemplateView
+from formtools.wizard.views import NamedUrlSessionWizardView, WizardView
+
+from . import conf, selectors, services, workbook
+from .exceptions import BatchNotReady, RollbackConflict
+from .forms import ConfirmForm, PreviewForm, RowFixFormSet, UploadForm
+from .models import UploadBatch, UploadRow
+from .spec import UploadSpec, get_spec_or_404
+
+STEPS = ("upload", "preview", "confirm")
+logger = logging.getLogger(__name__)
+
+
+class SpecMixin(LoginRequiredMixin):
+    """Resolve ``spec`` from the URL and the user's scope in it; 404 when the user has none."""
+
+    spec: UploadSpec
+    scope: Any
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        self.spec = get_spec_or_404(kwargs["spec"])
+        self.scope = selectors.scope_or_404(self.spec, request.user)
+        return super().dispatch(request, *args, **kwargs)
+
+
+class IndexView(LoginRequiredMixin, TemplateView):
+    """What the user can upload, and their uploads so far."""
+
+    template_name = "bulkupload/index.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["specs"] = selectors.specs_for(self.request.user)
+        page = Paginator(selectors.user_batches(self.request.user), 25).get_page(self.request.GET.get("page"))
+        context["page"] = page
+        return context
+
+
+class TemplateDownloadView(SpecMixin, View):
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = HttpResponse(
+            workbook.template_workbook(self.spec),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{slugify(self.spec.slug)}-template.xlsx"'
+        return response
+
+
+class StartView(SpecMixin, TemplateView):
+    """GET: what a new upload needs; POST: create it and open its wizard."""
+
+    template_name = "bulkupload/start.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "spec": self.spec}
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        batch = services.create_batch(self.spec, request.user)
+        return redirect(wizard_url(batch, "upload"))
+
+
+def wizard_url(batch: UploadBatch, step: str, **query: Any) -> str:
+    url = reverse("bulkupload:wizard", kwargs={"spec": batch.spec, "upload_id": batch.pk, "step": step})
+    query = {k: v for k, v in query.items() if v not in (None, "")}
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+class UploadWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
+    """upload → preview → confirm, with its state kept per upload.
+
+    The session holds only the step and small form data under a prefix of the
+    upload's id, so two uploads in two tabs never meet. Whether a step is done
+    is read from the batch in the database, so a lost or overwritten session
+    costs the user nothing: the URL names the upload and the step.
+    """
+
+    form_list = [("upload", UploadForm), ("preview", PreviewForm), ("confirm", ConfirmForm)]
+    # The upload form stages its file into the batch itself, so formtools keeps no files.
+    file_storage = None
+    batch: UploadBatch
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        self.spec = get_spec_or_404(kwargs["spec"])
+        self.scope = selectors.scope_or_404(self.spec, request.user)
+        self.batch = selectors.batch_for_user_or_404(request.user, kwargs["upload_id"], spec=self.spec)
+        if self.batch.is_final:
+            return redirect("bulkupload:batch", batch_id=self.batch.pk)
+        return NamedUrlSessionWizardView.dispatch(self, request, *args, **kwargs)
+
+    def get_prefix(self, request: HttpRequest, *args: Any, **kwargs: Any) -> str:
+        return f"bulkupload_{kwargs['upload_id']}"
+
+    def get_step_url(self, step: str) -> str:
+        return wizard_url(self.batch, step)
+
+    def get(self, *args: Any, **kwargs: Any) -> HttpResponse:
+        step = kwargs.get("step")
+        if step in STEPS and step != "upload" and not self.batch.is_staged:
+            # Nothing uploaded yet: the first step is the only one that makes sense.
+            self.storage.current_step = "upload"
+            return redirect(self.get_step_url("upload"))
+        return super().get(*args, **kwargs)
+
+    def post(self, *args: Any, **kwargs: Any) -> HttpResponse:
+        # The URL says where the user is; the session may have lost it (expired, overwritten).
+        step = kwargs.get("step")
+        if step in STEPS and self.storage.current_step != step:
+            self.storage.current_step = step
+        return super().post(*args, **kwargs)
+
+    def get_form_kwargs(self, step: str | None = None) -> dict[str, Any]:
+        return {"batch": self.batch, "spec": self.spec}
+
+    def get_form(self, step: str | None = None, data: Any = None, files: Any = None):
+        if data is None and step is not None and step != self.steps.current and step in ("upload", "preview"):
+            # Revalidating an earlier step at "done": its completion lives in the batch, not the session.
+            data = {}
+        return super().get_form(step=step, data=data, files=files)
+
+    def process_step_files(self, form) -> dict:
+        # The file was read into the batch by the form; formtools keeps no copy.
+        return {}
+
+    def get_template_names(self) -> list[str]:
+        return [f"bulkupload/wizard/{self.steps.current}.html"]
+
+    def get_context_data(self, form, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(form=form, **kwargs)
+        context.update({"spec": self.spec, "batch": self.batch, "steps_list": STEPS})
+        if self.steps.current == "preview":
+            context.update(preview_context(self.request, self.spec, self.batch))
+        return context
+
+    def render_done(self, form, **kwargs: Any) -> HttpResponse:
+        # Apply on the confirm POST itself rather than on a GET of a "done" URL.
+        return WizardView.render_done(self, form, **kwargs)
+
+    def done(self, form_list, form_dict=None, **kwargs: Any) -> HttpResponse:
+        options = form_dict["confirm"].cleaned_data
+        try:
+            batch, applied = services.apply_batch(
+                self.batch.pk,
+                overwrite=options["overwrite"],
+                skip_invalid=options["skip_invalid"],
+            )
+        except BatchNotReady as exc:
+            messages.error(self.request, str(exc))
+            return redirect(self.get_step_url("confirm"))
+        except DatabaseError:
+            # A database failure part-way rolls everything back; the upload stays confirmable.
+            logger.exception("Applying upload %s failed", self.batch.pk)
+            messages.error(
+                self.request, _("Nothing was saved: the import failed part-way and was rolled back. Your upload is kept; please try again.")
+            )
+            return redirect(self.get_step_url("confirm"))
+        if applied:
+            messages.success(self.request, _("Upload applied."))
+        return redirect("bulkupload:batch", batch_id=batch.pk)
+
+
+def preview_context(request: HttpRequest, spec: UploadSpec, batch: UploadBatch, formset=None) -> dict[str, Any]:
+    """The page of rows the preview shows, with a fix form for each invalid row on it."""
+    status = request.GET.get("status", "")
+    if status not in UploadRow.Status.values:
+        status = ""
+    rows = batch.rows.all()
+    if status:
+        rows = rows.filter(status=status)
+    paginator = Paginator(rows.order_by("row_number"), conf.get("PREVIEW_PAGE_SIZE"))
+    page = paginator.get_page(request.GET.get("page"))
+    page_rows = list(page.object_list)
+    invalid = [row for row in page_rows if row.status == UploadRow.Status.INVALID]
+    if formset is None:
+        formset = RowFixFormSet(
+            spec=spec,
+            prefix="fix",
+            initial=[{"row": row.pk, **{c.key: row.values.get(c.key, "") for c in spec.columns}} for row in invalid],
+        )
+    forms_by_row = {form.initial["row"]: form for form in formset.forms}
+    display = []
+    for row in page_rows:
+        errors = row.all_errors()
+        fix_form = forms_by_row.get(row.pk)
+        cells = [
+            {
+                "column": column,
+                "value": row.values.get(column.key, ""),
+                "old": row.changes.get(column.key) if column.key in row.changes else None,
+                "errors": errors.get(column.key, []),
+                "field": fix_form[column.key] if fix_form is not None else None,
+            }
+            for column in spec.columns
+        ]
+        display.append({"row": row, "cells": cells, "row_errors": errors.get("__all__", []), "fix_form": fix_form})
+    return {
+        "rows": display,
+        "page_obj": page,
+        "status_filter": status,
+        "formset": formset,
+        "status_choices": UploadRow.Status.choices,
+        "fix_url": reverse("bulkupload:fix", kwargs={"spec": spec.slug, "upload_id": batch.pk}),
+        "page_query": urlencode({"status": status}) if status else "",
+    }
+
+
+class FixRowsView(SpecMixin, View):
+    """Save the cells fixed in the preview, revalidate, and go back to the same page."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        batch = selectors.batch_for_user_or_404(request.user, kwargs["upload_id"], spec=self.spec)
+        if batch.is_final:
+            return redirect("bulkupload:batch", batch_id=batch.pk)
+        formset = RowFixFormSet(request.POST, spec=self.spec, prefix="fix")
+        back = wizard_url(batch, "preview", status=request.POST.get("status"), page=request.POST.get("page"))
+        if not formset.is_valid():
+            messages.error(
+                request,
+                _("The fixes could not be saved: %(errors)s")
+                % {
+                    "errors": "; ".join(str(e) for e in formset.non_form_errors()) or _("check the highlighted cells."),
+                },
+            )
+            return HttpResponseRedirect(back)
+        edits = formset.edits()
+        if edits:
+            services.save_fixes(batch, edits)
+            batch.refresh_from_db()
+            messages.success(
+                request,
+                _("Saved %(count)d row(s). %(invalid)d invalid row(s) left.")
+                % {
+                    "count": len(edits),
+                    "invalid": batch.invalid_count,
+                },
+            )
+        else:
+            messages.info(request, _("Nothing was changed."))
+        return HttpResponseRedirect(back)
+
+
+class BatchView(LoginRequiredMixin, TemplateView):
+    """The receipt: what the upload did, row by row."""
+
+    template_name = "bulkupload/batch.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        batch = selectors.batch_for_user_or_404(self.request.user, kwargs["batch_id"])
+        spec = get_spec_or_404(batch.spec)
+        outcome = self.request.GET.get("outcome", "")
+        rows = batch.rows.all()
+        if outcome in UploadRow.Outcome.values and outcome:
+            rows = rows.filter(outcome=outcome)
+        page = Paginator(rows.order_by("row_number"), conf.get("PREVIEW_PAGE_SIZE")).get_page(self.request.GET.get("page"))
+        return {
+            **super().get_context_data(**kwargs),
+            "batch": batch,
+            "spec": spec,
+            "page_obj": page,
+            "columns": spec.columns,
+            "outcome_filter": outcome,
+            "outcome_choices": UploadRow.Outcome.choices[1:],
+            "resume_url": wizard_url(batch, "preview") if not batch.is_final else None,
+        }
+
+
+class RollbackView(LoginRequiredMixin, View):
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        batch = selectors.batch_for_user_or_404(request.user, kwargs["batch_id"])
+        try:
+            _batch, done = services.rollback_batch(batch.pk, force=bool(request.POST.get("force")))
+        except RollbackConflict as exc:
+            messages.error(request, str(exc))
+        else:
+            if done:
+                messages.success(request, _("The upload was rolled back."))
+        return redirect("bulkupload:batch", batch_id=batch.pk)

@@ -1,0 +1,92 @@
+"""Every .xlsx the app writes: the template, and later error reports and exports.
+
+Values that a spreadsheet would run as formulas are written as text, and
+characters that xlsx cannot hold are dropped.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+
+from django.utils.translation import gettext as _
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from .spec import UploadSpec
+
+HEADER_FILL = PatternFill("solid", fgColor="DDE7F0")
+TEMPLATE_ROWS = 5000
+
+
+def write_row(sheet, row: int, values: Iterable[object]) -> None:
+    """Write ``values`` into ``row``; text stays text, even when it starts with "="."""
+    for col, value in enumerate(values, start=1):
+        cell = sheet.cell(row=row, column=col)
+        if isinstance(value, str):
+            text = ILLEGAL_CHARACTERS_RE.sub("", value)
+            cell.value = text
+            # openpyxl treats text starting with "=" as a formula; keep it text.
+            cell.data_type = "s"
+        else:
+            cell.value = value
+
+
+def template_workbook(spec: UploadSpec) -> bytes:
+    """The spec's template: a header row, dropdowns for choice columns, an instructions sheet."""
+    book = Workbook()
+    sheet = book.active
+    sheet.title = spec.sheet_title[:31]
+    write_row(sheet, 1, [c.label for c in spec.columns])
+    for index, column in enumerate(spec.columns, start=1):
+        cell = sheet.cell(row=1, column=index)
+        cell.font = Font(bold=True)
+        cell.fill = HEADER_FILL
+        letter = get_column_letter(index)
+        sheet.column_dimensions[letter].width = column.width
+        if column.choices:
+            validation = DataValidation(
+                type="list",
+                formula1='"' + ",".join(column.choices) + '"',
+                allow_blank=not column.required,
+                showErrorMessage=True,
+                errorTitle=column.label,
+                error=_("Choose one of: %(choices)s") % {"choices": ", ".join(column.choices)},
+            )
+            validation.add(f"{letter}2:{letter}{TEMPLATE_ROWS}")
+            sheet.add_data_validation(validation)
+    sheet.freeze_panes = "A2"
+
+    notes = book.create_sheet(_("Instructions")[:31])
+    write_row(notes, 1, [_("Column"), _("Required"), _("Format"), _("Allowed values"), _("Example"), _("Notes")])
+    for index in range(1, 7):
+        notes.cell(row=1, column=index).font = Font(bold=True)
+        notes.cell(row=1, column=index).fill = HEADER_FILL
+    for row, column in enumerate(spec.columns, start=2):
+        write_row(
+            notes,
+            row,
+            [
+                column.label,
+                _("yes") if column.required else _("no"),
+                str(column.format),
+                ", ".join(column.choices),
+                column.example,
+                str(column.help_text),
+            ],
+        )
+    for letter, width in zip("ABCDEF", (18, 10, 36, 44, 20, 60), strict=True):
+        notes.column_dimensions[letter].width = width
+        for cell in notes[letter]:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+    notes.freeze_panes = "A2"
+    return save(book)
+
+
+def save(book: Workbook) -> bytes:
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

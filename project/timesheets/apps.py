@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class TimesheetsConfig(AppConfig):
+    name = "project.timesheets"
+    label = "timesheets"
+    verbose_name = "Timesheets"

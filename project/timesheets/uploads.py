@@ -1,0 +1,245 @@
+"""The timesheet upload: what a row of the template means and which rules it must pass."""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from bulkupload import fields, spec
+from project.tenancy import tenant_for
+
+from .models import ACTIVITIES, Employee, Entry, Project, Tenant
+
+MAX_DAILY_HOURS = Decimal(24)
+
+
+class EntryRowForm(forms.Form):
+    """One row of the timesheet template. Lookups come from ``context``: no query per row."""
+
+    employee_email = forms.CharField(max_length=254)
+    date = fields.SpreadsheetDateField()
+    project_code = forms.CharField(max_length=20)
+    hours = fields.SpreadsheetDecimalField(
+        max_digits=4,
+        decimal_places=2,
+        min_value=Decimal("0.25"),
+        max_value=MAX_DAILY_HOURS,
+        step_size=Decimal("0.25"),
+    )
+    billable = fields.SpreadsheetBooleanField()
+    activity = fields.LenientChoiceField(choices=ACTIVITIES)
+    note = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args: Any, context: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.context = context
+        self.fields["hours"].error_messages["min_value"] = gettext_lazy("Hours must be more than 0.")
+        self.fields["hours"].error_messages["max_value"] = gettext_lazy("Hours must be at most 24.")
+
+    def clean_employee_email(self) -> int:
+        email = self.cleaned_data["employee_email"].strip()
+        employee_id = self.context["employees"].get(email.casefold())
+        if employee_id is None:
+            raise forms.ValidationError(_("Unknown employee “%(email)s”."), code="unknown", params={"email": email})
+        return employee_id
+
+    def clean_project_code(self) -> int:
+        code = self.cleaned_data["project_code"].strip()
+        project = self.context["projects"].get(code.casefold())
+        if project is None:
+            raise forms.ValidationError(_("Unknown project “%(code)s”."), code="unknown", params={"code": code})
+        project_id, active = project
+        if not active:
+            raise forms.ValidationError(_("Project “%(code)s” is closed."), code="inactive", params={"code": code})
+        return project_id
+
+    def clean_date(self) -> datetime.date:
+        day = self.cleaned_data["date"]
+        if day > self.context["today"]:
+            raise forms.ValidationError(_("%(date)s is in the future."), code="future", params={"date": day})
+        lock = self.context["lock_date"]
+        if lock and day <= lock:
+            raise forms.ValidationError(
+                _("Entries up to %(lock)s are locked."),
+                code="locked",
+                params={"lock": lock.isoformat()},
+            )
+        return day
+
+
+class DailyHoursRule(spec.FileRule):
+    """An employee's hours on one day, the file's rows plus entries the file leaves alone, are at most 24."""
+
+    def check(self, rows: Iterable[spec.StagedRow], *, spec: spec.UploadSpec, scope: Tenant) -> Iterator[tuple[int, str, str]]:
+        by_day: dict[tuple[int, datetime.date], list[spec.StagedRow]] = defaultdict(list)
+        for row in rows:
+            by_day[(row.values["employee_id"], row.values["date"])].append(row)
+        if not by_day:
+            return
+        # Existing entries for those days, one query per 500 employees.
+        existing: dict[tuple[int, datetime.date], list[tuple[int, Decimal]]] = defaultdict(list)
+        employees = sorted({e for e, _d in by_day})
+        dates = {d for _e, d in by_day}
+        for start in range(0, len(employees), 500):
+            found = Entry.objects.filter(
+                tenant=scope,
+                employee_id__in=employees[start : start + 500],
+                date__in=dates,
+            ).values_list("employee_id", "date", "project_id", "hours")
+            for employee_id, day, project_id, hours in found:
+                if (employee_id, day) in by_day:
+                    existing[(employee_id, day)].append((project_id, hours))
+        for key, day_rows in by_day.items():
+            in_file = {r.values["project_id"] for r in day_rows}
+            total = sum((r.values["hours"] for r in day_rows), Decimal(0))
+            total += sum((h for project_id, h in existing.get(key, ()) if project_id not in in_file), Decimal(0))
+            if total > MAX_DAILY_HOURS:
+                for row in day_rows:
+                    yield (
+                        row.id,
+                        "hours",
+                        _("%(total)s hours on %(date)s for this employee; at most 24 are allowed.")
+                        % {
+                            "total": spec.format_cell(total),
+                            "date": key[1].isoformat(),
+                        },
+                    )
+
+
+@spec.register
+class EntryUploadSpec(spec.UploadSpec):
+    slug = "timesheet-entries"
+    title = gettext_lazy("Timesheet entries")
+    model = Entry
+    form_class = EntryRowForm
+    sheet_title = "Entries"
+    natural_key = ("employee_id", "date", "project_id")
+    batch_field = "upload_batch"
+    file_rules = (DailyHoursRule(),)
+    columns = (
+        spec.Column(
+            "employee_email",
+            "Employee email",
+            required=True,
+            aliases=("email", "employee"),
+            field="employee_id",
+            help_text=gettext_lazy("The employee's email address in your organisation."),
+            format=gettext_lazy("Email address"),
+            example="ada@acme.example",
+            width=30,
+        ),
+        spec.Column(
+            "date",
+            "Date",
+            required=True,
+            field="date",
+            help_text=gettext_lazy("The day worked; not in the future, after the lock date."),
+            format=gettext_lazy("Date (YYYY-MM-DD or an Excel date)"),
+            example="2026-11-02",
+            width=14,
+        ),
+        spec.Column(
+            "project_code",
+            "Project code",
+            required=True,
+            aliases=("project",),
+            field="project_id",
+            help_text=gettext_lazy("The code of an active project."),
+            format=gettext_lazy("Text"),
+            example="P-001",
+            width=14,
+        ),
+        spec.Column(
+            "hours",
+            "Hours",
+            required=True,
+            field="hours",
+            help_text=gettext_lazy("More than 0, at most 24, in quarter hours."),
+            format=gettext_lazy("Number in steps of 0.25"),
+            example="7.5",
+            width=10,
+        ),
+        spec.Column(
+            "billable",
+            "Billable",
+            field="billable",
+            help_text=gettext_lazy("Whether the time is billed to the client; blank means no."),
+            format=gettext_lazy("yes/no, true/false, y/n, 1/0, x or blank"),
+            choices=("yes", "no"),
+            example="yes",
+            width=10,
+        ),
+        spec.Column(
+            "activity",
+            "Activity",
+            required=True,
+            field="activity",
+            help_text=gettext_lazy("What kind of work it was."),
+            format=gettext_lazy("One of the list"),
+            choices=ACTIVITIES,
+            example="Development",
+            width=16,
+        ),
+        spec.Column(
+            "note",
+            "Note",
+            field="note",
+            help_text=gettext_lazy("Optional, at most 200 characters."),
+            format=gettext_lazy("Text"),
+            example="Sprint review",
+            width=40,
+        ),
+    )
+    permissions = ()
+
+    def get_scope(self, user: Any) -> Tenant | None:
+        return tenant_for(user)
+
+    def get_queryset(self, scope: Tenant):
+        return Entry.objects.filter(tenant=scope)
+
+    def existing_related(self) -> tuple[str, ...]:
+        return ("employee", "project")
+
+    def get_row_context(self, scope: Tenant) -> dict[str, Any]:
+        return {
+            "employees": {e.casefold(): pk for pk, e in Employee.objects.filter(tenant=scope).values_list("pk", "email")},
+            "projects": {
+                c.casefold(): (pk, active) for pk, c, active in Project.objects.filter(tenant=scope).values_list("pk", "code", "active")
+            },
+            "lock_date": scope.lock_date,
+            "today": timezone.localdate(),
+        }
+
+    def to_model_values(self, cleaned_data: dict[str, Any], scope: Tenant) -> dict[str, Any]:
+        return {
+            "employee_id": cleaned_data["employee_email"],
+            "date": cleaned_data["date"],
+            "project_id": cleaned_data["project_code"],
+            "hours": cleaned_data["hours"],
+            "billable": cleaned_data["billable"],
+            "activity": cleaned_data["activity"],
+            "note": cleaned_data["note"],
+        }
+
+    def scope_values(self, scope: Tenant) -> dict[str, Any]:
+        return {"tenant_id": scope.pk}
+
+    def to_row_values(self, instance: Entry) -> dict[str, str]:
+        return {
+            "employee_email": instance.employee.email,
+            "date": instance.date.isoformat(),
+            "project_code": instance.project.code,
+            "hours": spec.format_cell(instance.hours),
+            "billable": "yes" if instance.billable else "no",
+            "activity": instance.activity,
+            "note": instance.note,
+        }

@@ -1,0 +1,71 @@
+import datetime
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+
+from project.timesheets.models import Employee, Project, Tenant
+
+
+@pytest.fixture(autouse=True)
+def private_file_root(settings, tmp_path):
+    """Uploaded files go to a fresh private folder per test."""
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "FILE_ROOT": str(tmp_path / "uploads")}
+    return tmp_path / "uploads"
+
+
+@pytest.fixture
+def demo(db):
+    """The demo data, made by the real seed command."""
+    call_command("seed_demo", stdout=io.StringIO())
+    return {
+        "acme": Tenant.objects.get(name="Acme"),
+        "globex": Tenant.objects.get(name="Globex"),
+    }
+
+
+@pytest.fixture
+def acme(demo):
+    return demo["acme"]
+
+
+@pytest.fixture
+def globex(demo):
+    return demo["globex"]
+
+
+def login(username: str) -> Client:
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=username))
+    return client
+
+
+@pytest.fixture
+def alice(demo) -> Client:
+    return login("alice")
+
+
+@pytest.fixture
+def bob(demo) -> Client:
+    return login("bob")
+
+
+@pytest.fixture
+def acme_people(acme):
+    """Three Acme employees' emails and two active project codes."""
+    emails = list(Employee.objects.filter(tenant=acme).order_by("pk").values_list("email", flat=True)[:3])
+    codes = list(Project.objects.filter(tenant=acme, active=True).order_by("code").values_list("code", flat=True)[:2])
+    return {"emails": emails, "codes": codes}
+
+
+@pytest.fixture
+def workday() -> datetime.date:
+    """A recent past weekday, never in the future."""
+    return datetime.date.today() - datetime.timedelta(days=7)
+
+
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
