@@ -67,6 +67,8 @@ class UploadBatch(models.Model):
     #: The file's header for each column key, so messages can name the user's own header.
     headers = models.JSONField(default=dict, blank=True)
     ignored_headers = models.JSONField(default=list, blank=True)
+    #: The file's headers did not all match, or the workbook has several sheets: the wizard asks.
+    needs_columns = models.BooleanField(default=False)
 
     total_rows = models.PositiveIntegerField(default=0)
     new_count = models.PositiveIntegerField(default=0)
@@ -165,3 +167,19 @@ class UploadRow(models.Model):
             for key, messages in (source or {}).items():
                 merged.setdefault(key, []).extend(messages)
         return merged
+
+
+class RememberedMapping(models.Model):
+    """The columns a user last chose for a spec's files, suggested first on the next upload."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    spec = models.CharField(max_length=100)
+    #: Normalised file header → column key ("" when the user chose to ignore it).
+    choices = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "spec"], name="bulkupload_mapping_owner_spec")]
+
+    def __str__(self) -> str:
+        return f"{self.owner} · {self.spec}"
