@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 
 from project.timesheets.models import Employee, Project, Tenant
 
@@ -17,10 +17,26 @@ def private_file_root(settings, tmp_path):
     return tmp_path / "uploads"
 
 
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Seed the demo data once; each test's transaction rolls its own changes back."""
+    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+        call_command("seed_demo", stdout=io.StringIO())
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+
+
 @pytest.fixture
 def demo(db):
-    """The demo data, made by the real seed command."""
-    call_command("seed_demo", stdout=io.StringIO())
+    """The demo data, made by the real seed command (again, if a transactional test flushed it)."""
+    if not Tenant.objects.filter(name="Acme").exists():
+        call_command("seed_demo", stdout=io.StringIO())
     return {
         "acme": Tenant.objects.get(name="Acme"),
         "globex": Tenant.objects.get(name="Globex"),

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from bulkupload import fields, spec
+from bulkupload.spec import format_cell
 from project.tenancy import tenant_for
 
 from .models import ACTIVITIES, Employee, Entry, Project, Tenant
@@ -33,6 +34,11 @@ class EntryRowForm(forms.Form):
         min_value=Decimal("0.25"),
         max_value=MAX_DAILY_HOURS,
         step_size=Decimal("0.25"),
+        error_messages={
+            "min_value": gettext_lazy("Hours must be more than 0."),
+            "max_value": gettext_lazy("Hours must be at most 24."),
+            "step_size": gettext_lazy("Hours must be in quarter hours (steps of 0.25)."),
+        },
     )
     billable = fields.SpreadsheetBooleanField()
     activity = fields.LenientChoiceField(choices=ACTIVITIES)
@@ -41,8 +47,6 @@ class EntryRowForm(forms.Form):
     def __init__(self, *args: Any, context: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.context = context
-        self.fields["hours"].error_messages["min_value"] = gettext_lazy("Hours must be more than 0.")
-        self.fields["hours"].error_messages["max_value"] = gettext_lazy("Hours must be at most 24.")
 
     def clean_employee_email(self) -> int:
         email = self.cleaned_data["employee_email"].strip()
@@ -108,7 +112,7 @@ class DailyHoursRule(spec.FileRule):
                         "hours",
                         _("%(total)s hours on %(date)s for this employee; at most 24 are allowed.")
                         % {
-                            "total": spec.format_cell(total),
+                            "total": format_cell(total),
                             "date": key[1].isoformat(),
                         },
                     )
