@@ -48,7 +48,11 @@ class UploadBatch(models.Model):
 
     class Status(models.TextChoices):
         DRAFT = "draft", _("Waiting for a file")
+        #: The file is being read and checked by a background task.
+        STAGING = "staging", _("Being read")
         READY = "ready", _("Ready to confirm")
+        #: Confirmed; a background task is writing the rows.
+        APPLYING = "applying", _("Being applied")
         APPLIED = "applied", _("Applied")
         ROLLED_BACK = "rolled_back", _("Rolled back")
 
@@ -82,6 +86,10 @@ class UploadBatch(models.Model):
     updated_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0)
 
+    #: The background task working on the batch, and why its last one failed (blank: it did not).
+    task_id = models.CharField(max_length=64, blank=True)
+    task_error = models.TextField(blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     validated_at = models.DateTimeField(null=True, blank=True)
@@ -104,6 +112,11 @@ class UploadBatch(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in (self.Status.APPLIED, self.Status.ROLLED_BACK)
+
+    @property
+    def is_working(self) -> bool:
+        """A background task is reading or applying the batch."""
+        return self.status in (self.Status.STAGING, self.Status.APPLYING)
 
     @property
     def valid_count(self) -> int:
