@@ -7,9 +7,12 @@ chunk, so the number of queries never grows with the row count.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -19,17 +22,37 @@ from django.utils.translation import gettext as _
 from .spec import FileRule, StagedRow, UploadSpec
 
 ROW = "__all__"
+_PLAIN = (str, int, float, bool, type(None))
 
 
 def encode_values(values: dict[str, Any]) -> dict[str, Any]:
-    """Model values as JSON-safe data (dates and decimals as text)."""
-    return json.loads(json.dumps(values, cls=DjangoJSONEncoder))
+    """Model values as JSON-safe data (dates and decimals as text), exactly as ``DjangoJSONEncoder`` writes them."""
+    return {name: _encode(value) for name, value in values.items()}
+
+
+def _encode(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is datetime.date:
+        return value.isoformat()
+    if kind is decimal.Decimal:
+        return str(value)
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
 def decode_values(model: type[models.Model], data: dict[str, Any]) -> dict[str, Any]:
     """JSON data back to model values, each through its field's ``to_python``."""
-    meta = model._meta
-    return {name: meta.get_field(name).to_python(value) for name, value in data.items()}
+    parsers = _parsers(model)
+    return {name: parsers[name](value) if name in parsers else model._meta.get_field(name).to_python(value) for name, value in data.items()}
+
+
+@lru_cache(maxsize=64)
+def _parsers(model: type[models.Model]) -> dict[str, Any]:
+    parsers = {}
+    for model_field in model._meta.concrete_fields:
+        parsers[model_field.name] = parsers[model_field.attname] = model_field.to_python
+    return parsers
 
 
 def key_text(key: tuple) -> str:
@@ -48,16 +71,30 @@ class RowResult:
 
 
 class RowValidator:
-    """Runs the spec's row form over rows, with the spec's lookups loaded once."""
+    """Runs the spec's row form over rows, with the spec's lookups loaded once.
+
+    One form instance serves every row: building a Django form deep-copies its
+    fields, which costs four times as much as cleaning a row. Each row is bound
+    to the form and cleaned with the form's own ``full_clean()``, so the fields,
+    their validators and the ``clean_<field>()`` and ``clean()`` hooks run exactly
+    as for a fresh form. A row form must therefore keep no state of its own
+    between rows beyond what ``full_clean()`` resets.
+    """
 
     def __init__(self, spec: UploadSpec, scope: Any) -> None:
         self.spec = spec
         self.scope = scope
         self.context = spec.get_row_context(scope)
+        self.form = spec.get_form(self.context, data={})
+        self.write_fields = spec.write_fields()
 
     def clean(self, raw: dict[str, str]) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
-        form = self.spec.get_form(self.context, data=raw)
-        if form.is_valid():
+        """One row's model values, or None and its messages by column key."""
+        form = self.form
+        form.data = raw
+        form.__dict__.pop("changed_data", None)
+        form.full_clean()
+        if not form.errors:
             return self.spec.to_model_values(form.cleaned_data, self.scope), {}
         return None, {name: [str(m) for m in messages] for name, messages in form.errors.items()}
 
@@ -74,7 +111,7 @@ class RowValidator:
             if target is None:
                 result.match = "new"
                 continue
-            changed = changed_fields(self.spec, target, result.values)
+            changed = changed_fields(self.spec, target, result.values, self.write_fields)
             result.match = "update" if changed else "unchanged"
             if changed:
                 old_cells = self.spec.to_row_values(target)
@@ -82,14 +119,17 @@ class RowValidator:
         return results
 
 
-def find_existing(spec: UploadSpec, scope: Any, keys: Iterable[tuple]) -> dict[tuple, models.Model]:
-    """Existing records for ``keys`` in one query: natural key → record."""
+def find_existing(spec: UploadSpec, scope: Any, keys: Iterable[tuple], *, related: bool = True) -> dict[tuple, models.Model]:
+    """Existing records for ``keys`` in one query: natural key → record.
+
+    ``related`` loads the spec's ``existing_related()`` too, for showing old values.
+    """
     wanted = set(keys)
     if not wanted:
         return {}
     filters = {f"{name}__in": {key[i] for key in wanted} for i, name in enumerate(spec.natural_key)}
     queryset = spec.get_queryset(scope).filter(**filters)
-    if spec.existing_related():
+    if related and spec.existing_related():
         queryset = queryset.select_related(*spec.existing_related())
     found = {}
     for record in queryset:
@@ -99,8 +139,10 @@ def find_existing(spec: UploadSpec, scope: Any, keys: Iterable[tuple]) -> dict[t
     return found
 
 
-def changed_fields(spec: UploadSpec, record: models.Model, values: dict[str, Any]) -> list[str]:
-    return [name for name in spec.write_fields() if name in values and getattr(record, name) != values[name]]
+def changed_fields(spec: UploadSpec, record: models.Model, values: dict[str, Any], write_fields: list[str] | None = None) -> list[str]:
+    """The written attributes whose value in ``values`` differs from ``record``'s."""
+    names = spec.write_fields() if write_fields is None else write_fields
+    return [name for name in names if name in values and getattr(record, name) != values[name]]
 
 
 class DuplicateKeyRule(FileRule):
