@@ -1,14 +1,22 @@
-"""Match a file's header to a spec's columns."""
+"""Match a file's header to a spec's columns: automatically, by suggestion, or as the user chose."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from typing import IO, Any
 
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from .exceptions import FileRejected
+from .reading import list_sheets, open_table
 from .spec import UploadSpec, normalize_header
+
+#: Suggestions scoring below this are not offered.
+FUZZY_THRESHOLD = 0.6
+REMEMBERED, EXACT, NORMALISED, LOOSE = 3.0, 2.0, 1.5, 1.2
 
 
 @dataclass
@@ -26,6 +34,18 @@ class ColumnMapping:
         return {key: cells[index] for key, index in self.positions.items()}
 
 
+@dataclass
+class Suggestion:
+    """One file column and the spec columns it may feed, best first."""
+
+    index: int
+    header: str
+    #: ``(column key, score)``, best first; scores above 1 are remembered, exact or normalised matches.
+    candidates: list[tuple[str, float]] = field(default_factory=list)
+    #: The column key proposed for this file column ("" to ignore it).
+    proposed: str = ""
+
+
 def header_lookup(spec: UploadSpec) -> dict[str, str]:
     """Normalised header text → column key, for labels, keys and aliases."""
     lookup: dict[str, str] = {}
@@ -35,11 +55,24 @@ def header_lookup(spec: UploadSpec) -> dict[str, str]:
     return lookup
 
 
-def map_header(spec: UploadSpec, header: list[str], *, file_name: str = "", sheet: str | None = None, header_row: int = 1) -> ColumnMapping:
-    """Map ``header`` to the spec's columns or raise :class:`FileRejected` saying which are wrong."""
+def map_header(
+    spec: UploadSpec,
+    header: list[str],
+    *,
+    file_name: str = "",
+    sheet: str | None = None,
+    header_row: int = 1,
+    positions: dict[str, int] | None = None,
+) -> ColumnMapping:
+    """Map ``header`` to the spec's columns or raise :class:`FileRejected` saying which are wrong.
+
+    Without ``positions`` the headers are matched by label, key and aliases; with
+    ``positions`` (column key → file column index, as the user chose) those are used.
+    """
+    if positions is not None:
+        return _chosen_mapping(spec, header, positions, where={"file": file_name, "sheet": sheet, "row": header_row})
     lookup = header_lookup(spec)
-    positions: dict[str, int] = {}
-    headers: dict[str, str] = {}
+    found: dict[str, int] = {}
     ignored: list[str] = []
     duplicates: list[str] = []
     for index, text in enumerate(header):
@@ -48,11 +81,10 @@ def map_header(spec: UploadSpec, header: list[str], *, file_name: str = "", shee
             if text:
                 ignored.append(text)
             continue
-        if key in positions:
+        if key in found:
             duplicates.append(text)
             continue
-        positions[key] = index
-        headers[key] = text
+        found[key] = index
     where = {"file": file_name, "sheet": sheet, "row": header_row}
     if duplicates:
         raise FileRejected(
@@ -60,7 +92,22 @@ def map_header(spec: UploadSpec, header: list[str], *, file_name: str = "", shee
             % {"names": _quote(duplicates)},
             **where,
         )
-    missing = [c.label for c in spec.columns if c.required and c.key not in positions]
+    _check_required(spec, found, ignored, where)
+    return ColumnMapping(positions=found, headers={k: header[i] for k, i in found.items()}, ignored=ignored)
+
+
+def _chosen_mapping(spec: UploadSpec, header: list[str], positions: dict[str, int], *, where: dict[str, Any]) -> ColumnMapping:
+    keys = {c.key for c in spec.columns}
+    chosen = {k: i for k, i in positions.items() if k in keys and 0 <= i < len(header)}
+    used = set(chosen.values())
+    ignored = [text for index, text in enumerate(header) if text and index not in used]
+    _check_required(spec, chosen, ignored, where)
+    ordered = dict(sorted(chosen.items(), key=lambda item: item[1]))
+    return ColumnMapping(positions=ordered, headers={k: header[i] for k, i in ordered.items()}, ignored=ignored)
+
+
+def _check_required(spec: UploadSpec, found: dict[str, int], ignored: list[str], where: dict[str, Any]) -> None:
+    missing = [c.label for c in spec.columns if c.required and c.key not in found]
     if missing:
         message = ngettext(
             "The required column %(names)s is missing.",
@@ -70,7 +117,177 @@ def map_header(spec: UploadSpec, header: list[str], *, file_name: str = "", shee
         if ignored:
             message += " " + _("The file has these other columns: %(names)s.") % {"names": _quote(ignored)}
         raise FileRejected(message, **where)
-    return ColumnMapping(positions=positions, headers=headers, ignored=ignored)
+
+
+def maps_automatically(spec: UploadSpec, header: list[str]) -> bool:
+    """Whether ``header`` maps without asking: every required column found, no unmatched header resembling a missing column."""
+    suggestions = suggest_mapping(spec, header)
+    proposed = {s.proposed for s in suggestions if s.proposed}
+    if any(c.required and c.key not in proposed for c in spec.columns):
+        return False
+    return all(not s.proposed or s.candidates[0][1] >= NORMALISED for s in suggestions)
+
+
+@dataclass
+class FilePlan:
+    """How to read an uploaded file: which sheet, and whether its columns map without asking."""
+
+    #: The workbook's sheets that have a header row ([] for a CSV file).
+    sheets: list[str]
+    sheet: str | None
+    header: list[str]
+    automatic: bool
+    #: A few data rows of the chosen sheet, to show what each column holds.
+    samples: list[list[str]] = field(default_factory=list)
+
+
+#: Sheets looked at for a header, at most.
+MAX_SHEETS = 20
+
+
+def plan_upload(spec: UploadSpec, fileobj: IO[bytes], *, name: str, sheet: str | None = None) -> FilePlan:
+    """Which sheet to read (``sheet``, or the first with the spec's headers) and whether the user must map columns.
+
+    A workbook in which more than one sheet, or no sheet, has the spec's headers is
+    not read automatically: the user chooses the sheet and columns.
+    """
+    names = list_sheets(fileobj, name=name)
+    if not names:
+        header, samples = read_head(fileobj, name=name)
+        return FilePlan(sheets=[], sheet=None, header=header, automatic=_read_without_asking(spec, header), samples=samples)
+    headers: dict[str, list[str]] = {}
+    first_error: FileRejected | None = None
+    for title in names[:MAX_SHEETS]:
+        try:
+            headers[title] = read_head(fileobj, name=name, sheet=title, samples=0)[0]
+        except FileRejected as exc:  # an empty sheet
+            first_error = first_error or exc
+    if not headers:
+        raise first_error or FileRejected(_("The workbook has no worksheet."), file=name)
+    matching = [title for title, header in headers.items() if maps_automatically(spec, header)]
+    automatic = sheet is None and (len(matching) == 1 or (len(headers) == 1 and _read_without_asking(spec, next(iter(headers.values())))))
+    chosen = sheet if sheet in headers else matching[0] if matching else next(iter(headers))
+    samples = read_head(fileobj, name=name, sheet=chosen)[1]
+    return FilePlan(sheets=list(headers), sheet=chosen, header=headers[chosen], automatic=automatic, samples=samples)
+
+
+def read_head(fileobj: IO[bytes], *, name: str, sheet: str | None = None, samples: int = 3) -> tuple[list[str], list[list[str]]]:
+    """The header row of the file (of ``sheet`` in a workbook) and up to ``samples`` data rows; blank rows above are skipped."""
+    table = open_table(fileobj, name=name, sheet=sheet)
+    rows: list[list[str]] = []
+    try:
+        for _number, cells in table.rows:
+            if len(rows) >= samples:
+                break
+            rows.append(cells)
+    except FileRejected:
+        pass  # a bad row is reported when the file is staged; samples are only a hint
+    finally:
+        table.rows.close()
+    return table.header, rows
+
+
+def _read_without_asking(spec: UploadSpec, header: list[str]) -> bool:
+    """The header maps, or has no other column to choose from (then staging names the missing columns)."""
+    lookup = header_lookup(spec)
+    return maps_automatically(spec, header) or all(normalize_header(text) in lookup for text in header if text)
+
+
+# --- suggestions -------------------------------------------------------------------------
+
+
+def _loose(text: Any) -> str:
+    """Only letters and digits: "E-mail" and "email" compare equal."""
+    return re.sub(r"[\W_]+", "", normalize_header(text))
+
+
+def _fuzzy(header: str, target: str) -> float:
+    """How much ``header`` looks like ``target`` (0…1): similar spelling, an abbreviation, or a word of it."""
+    a, b = _loose(header), _loose(target)
+    if not a or not b:
+        return 0.0
+    score = SequenceMatcher(None, a, b).ratio()
+    words = normalize_header(target).split()
+    if len(a) >= 3 and any(w.startswith(a) for w in [*words, b]):
+        score = max(score, 0.85)  # "Proj" → "Project code"
+    elif len(a) >= 3 and a[0] == b[0] and _is_subsequence(a, b):
+        score = max(score, 0.75)  # "Hrs" → "Hours"
+    if a in words or normalize_header(header) in words:
+        score = max(score, 0.8)  # "Employee" → "Employee email"
+    return score
+
+
+def _is_subsequence(short: str, long: str) -> bool:
+    letters = iter(long)
+    return all(char in letters for char in short)
+
+
+def _score(spec_column, header: str) -> float:
+    texts = (spec_column.label, spec_column.key, *spec_column.aliases)
+    if any(header.strip() == t for t in texts):
+        return EXACT
+    if any(normalize_header(header) == normalize_header(t) for t in texts):
+        return NORMALISED
+    if any(_loose(header) == _loose(t) for t in texts):
+        return LOOSE
+    return max(_fuzzy(header, t) for t in texts)
+
+
+def suggest_mapping(spec: UploadSpec, header: list[str], remembered: dict[str, str] | None = None) -> list[Suggestion]:
+    """For each non-blank file column, the spec columns it may feed (best first) and one proposal.
+
+    ``remembered`` (normalised header → column key, "" for ignored) is what the user
+    chose before; it comes first. Proposals never give one spec column to two file
+    columns: the best-scoring pairs win.
+    """
+    remembered = remembered or {}
+    keys = {c.key for c in spec.columns}
+    suggestions: list[Suggestion] = []
+    for index, text in enumerate(header):
+        if not text:
+            continue
+        scores = {c.key: _score(c, text) for c in spec.columns}
+        memory = remembered.get(normalize_header(text))
+        if memory in keys:
+            scores[memory] = REMEMBERED
+        candidates = sorted(((k, s) for k, s in scores.items() if s >= FUZZY_THRESHOLD), key=lambda item: -item[1])
+        suggestions.append(Suggestion(index=index, header=text, candidates=candidates))
+    pairs = sorted(
+        ((score, s.index, key, s) for s in suggestions for key, score in s.candidates),
+        key=lambda item: (-item[0], item[1]),
+    )
+    taken: set[str] = set()
+    for _score_value, _index, key, suggestion in pairs:
+        if suggestion.proposed or key in taken:
+            continue
+        if remembered.get(normalize_header(suggestion.header)) == "" and _score_value < EXACT:
+            continue  # the user chose to ignore this header before
+        suggestion.proposed = key
+        taken.add(key)
+    return suggestions
+
+
+# --- remembered choices ------------------------------------------------------------------
+
+
+def remembered_mapping(user: Any, spec: UploadSpec) -> dict[str, str]:
+    """What ``user`` last chose for ``spec``: normalised header → column key ("" for ignored)."""
+    from .models import RememberedMapping
+
+    found = RememberedMapping.objects.filter(owner=user, spec=spec.slug).values_list("choices", flat=True).first()
+    return dict(found or {})
+
+
+def remember_mapping(user: Any, spec: UploadSpec, header: list[str], positions: dict[str, int]) -> None:
+    """Keep the user's confirmed choices for ``spec`` so the next upload suggests them first."""
+    from .models import RememberedMapping
+
+    by_index = {index: key for key, index in positions.items()}
+    choices = remembered_mapping(user, spec)
+    for index, text in enumerate(header):
+        if text:
+            choices[normalize_header(text)] = by_index.get(index, "")
+    RememberedMapping.objects.update_or_create(owner=user, spec=spec.slug, defaults={"choices": choices})
 
 
 def _quote(names: list[str]) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
+import shutil
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import IO, Any
@@ -58,27 +60,31 @@ def batch_scope(batch: UploadBatch) -> tuple[UploadSpec, Any]:
 # --- staging ---------------------------------------------------------------------------
 
 
-def stage_upload(batch: UploadBatch, upload: IO[bytes], *, name: str, limits: Limits | None = None) -> UploadBatch:
+def stage_upload(
+    batch: UploadBatch,
+    upload: IO[bytes],
+    *,
+    name: str,
+    limits: Limits | None = None,
+    sheet: str | None = None,
+    positions: dict[str, int] | None = None,
+) -> UploadBatch:
     """Read ``upload`` into rows of ``batch`` and validate them.
 
     The file replaces any earlier one of the batch. A file that cannot be read
-    raises :class:`FileRejected` and leaves the batch as it was.
+    raises :class:`FileRejected` and leaves the batch as it was. ``sheet`` picks a
+    workbook's sheet; ``positions`` (column key → file column index) is the mapping
+    the user confirmed in the columns step.
     """
     if batch.is_final:
         raise BatchNotReady(_("This upload has already been applied."))
     spec = get_spec(batch.spec)
-    size = getattr(upload, "size", None)
-    max_size = conf.get("MAX_FILE_SIZE")
-    if size is not None and size > max_size:
-        raise FileRejected(
-            _("The file is %(size)s; at most %(limit)s are allowed.") % {"size": _megabytes(size), "limit": _megabytes(max_size)},
-            file=name,
-        )
+    size = check_size(upload, name=name)
     digest = _sha256(upload)
     with transaction.atomic():
         UploadBatch.objects.select_for_update().filter(pk=batch.pk).first()
-        table = open_table(upload, name=name, limits=limits)
-        mapping = map_header(spec, table.header, file_name=name, sheet=table.sheet, header_row=table.header_row)
+        table = open_table(upload, name=name, limits=limits, sheet=sheet)
+        mapping = map_header(spec, table.header, file_name=name, sheet=table.sheet, header_row=table.header_row, positions=positions)
         batch.rows.all().delete()
         total = 0
         chunk: list[UploadRow] = []
@@ -105,9 +111,50 @@ def stage_upload(batch: UploadBatch, upload: IO[bytes], *, name: str, limits: Li
         batch.header_row = table.header_row
         batch.headers = mapping.headers
         batch.ignored_headers = mapping.ignored
+        batch.needs_columns = positions is not None
         batch.total_rows = total
         batch.save()
     return validate_batch(batch)
+
+
+def check_size(upload: IO[bytes], *, name: str) -> int | None:
+    """The upload's size; :class:`FileRejected` when it is over ``MAX_FILE_SIZE``."""
+    size = getattr(upload, "size", None)
+    max_size = conf.get("MAX_FILE_SIZE")
+    if size is not None and size > max_size:
+        raise FileRejected(
+            _("The file is %(size)s; at most %(limit)s are allowed.") % {"size": _megabytes(size), "limit": _megabytes(max_size)},
+            file=name,
+        )
+    return size
+
+
+def hold_upload(batch: UploadBatch, upload: IO[bytes], *, name: str, sheet: str | None = None) -> UploadBatch:
+    """Keep ``upload`` in ``batch`` unread: the user first chooses its sheet and columns."""
+    if batch.is_final:
+        raise BatchNotReady(_("This upload has already been applied."))
+    size = check_size(upload, name=name)
+    digest = _sha256(upload)
+    with transaction.atomic():
+        UploadBatch.objects.select_for_update().filter(pk=batch.pk).first()
+        batch.rows.all().delete()
+        old_file = batch.source_file.name
+        batch.source_file.save(name, File(upload), save=False)
+        transaction.on_commit(lambda: _delete_file(old_file) if old_file and old_file != batch.source_file.name else None)
+        batch.file_name, batch.file_size, batch.sha256 = name[:255], size or 0, digest
+        batch.sheet_name, batch.headers, batch.ignored_headers = sheet or "", {}, []
+        batch.total_rows = batch.new_count = batch.update_count = batch.unchanged_count = batch.invalid_count = 0
+        batch.status, batch.needs_columns, batch.validated_at = UploadBatch.Status.DRAFT, True, None
+        batch.save()
+    return batch
+
+
+def stage_held_upload(batch: UploadBatch, *, sheet: str | None, positions: dict[str, int]) -> UploadBatch:
+    """Stage the file kept by :func:`hold_upload` with the sheet and columns the user chose."""
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20) as copy, batch.source_file.open("rb") as stored:
+        shutil.copyfileobj(stored, copy)
+        copy.size = copy.tell()
+        return stage_upload(batch, copy, name=batch.file_name, sheet=sheet, positions=positions)
 
 
 def _sha256(upload: IO[bytes]) -> str:

@@ -11,5 +11,6 @@ urlpatterns = [
     path("<slug:spec>/template.xlsx", views.TemplateDownloadView.as_view(), name="template"),
     path("<slug:spec>/new/", views.StartView.as_view(), name="start"),
     path("<slug:spec>/<uuid:upload_id>/fix/", views.FixRowsView.as_view(), name="fix"),
+    path("<slug:spec>/<uuid:upload_id>/errors.xlsx", views.ErrorReportView.as_view(), name="error_report"),
     path("<slug:spec>/<uuid:upload_id>/<str:step>/", views.UploadWizard.as_view(url_name="bulkupload:wizard"), name="wizard"),
 ]

@@ -23,13 +23,13 @@ from django.views import View
 from django.views.generic import TemplateView
 from formtools.wizard.views import NamedUrlSessionWizardView, WizardView
 
-from . import conf, selectors, services, workbook
+from . import conf, preview, selectors, services, workbook
 from .exceptions import BatchNotReady, RollbackConflict
-from .forms import ConfirmForm, PreviewForm, RowFixFormSet, UploadForm
+from .forms import ColumnsForm, ConfirmForm, PreviewForm, RowFixFormSet, UploadForm
 from .models import UploadBatch, UploadRow
 from .spec import UploadSpec, get_spec_or_404
 
-STEPS = ("upload", "preview", "confirm")
+STEPS = ("upload", "columns", "preview", "confirm")
 logger = logging.getLogger(__name__)
 
 
@@ -98,7 +98,9 @@ class UploadWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
     costs the user nothing: the URL names the upload and the step.
     """
 
-    form_list = [("upload", UploadForm), ("preview", PreviewForm), ("confirm", ConfirmForm)]
+    form_list = [("upload", UploadForm), ("columns", ColumnsForm), ("preview", PreviewForm), ("confirm", ConfirmForm)]
+    # The columns step appears only for files whose headers need mapping (or whose sheet needs choosing).
+    condition_dict = {"columns": lambda wizard: wizard.batch.needs_columns}
     # The upload form stages its file into the batch itself, so formtools keeps no files.
     file_storage = None
     batch: UploadBatch
@@ -122,9 +124,15 @@ class UploadWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
     def get(self, *args: Any, **kwargs: Any) -> HttpResponse:
         step = kwargs.get("step")
         if step in STEPS and step != "upload" and not self.batch.is_staged:
-            # Nothing uploaded yet: the first step is the only one that makes sense.
-            self.storage.current_step = "upload"
-            return redirect(self.get_step_url("upload"))
+            # Not staged yet: the file's columns still need choosing, or there is no file at all.
+            first = "columns" if self.batch.needs_columns and self.batch.source_file else "upload"
+            if step != first:
+                self.storage.current_step = first
+                return redirect(self.get_step_url(first))
+        if step == "columns" and not self.batch.needs_columns:
+            return redirect(self.get_step_url("preview" if self.batch.is_staged else "upload"))
+        if step == "preview" and self.request.GET.get("row"):
+            return redirect(preview_jump_url(self.request, self.batch))
         return super().get(*args, **kwargs)
 
     def post(self, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -135,12 +143,17 @@ class UploadWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         return super().post(*args, **kwargs)
 
     def get_form_kwargs(self, step: str | None = None) -> dict[str, Any]:
-        return {"batch": self.batch, "spec": self.spec}
+        kwargs = {"batch": self.batch, "spec": self.spec}
+        if step == "columns":
+            kwargs.update(user=self.request.user, sheet=self.request.POST.get("columns-sheet") or self.request.GET.get("sheet"))
+        return kwargs
 
     def get_form(self, step: str | None = None, data: Any = None, files: Any = None):
-        if data is None and step is not None and step != self.steps.current and step in ("upload", "preview"):
+        if data is None and step is not None and step != self.steps.current and step in ("upload", "columns", "preview"):
             # Revalidating an earlier step at "done": its completion lives in the batch, not the session.
             data = {}
+        if step == "columns" and step != self.steps.current:
+            data = {}  # never stage the file again when a later step revalidates this one
         return super().get_form(step=step, data=data, files=files)
 
     def process_step_files(self, form) -> dict:
@@ -186,12 +199,8 @@ class UploadWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
 
 def preview_context(request: HttpRequest, spec: UploadSpec, batch: UploadBatch, formset=None) -> dict[str, Any]:
     """The page of rows the preview shows, with a fix form for each invalid row on it."""
-    status = request.GET.get("status", "")
-    if status not in UploadRow.Status.values:
-        status = ""
-    rows = batch.rows.all()
-    if status:
-        rows = rows.filter(status=status)
+    status = preview.status_filter(request.GET)
+    rows = preview.filtered_rows(batch, status)
     paginator = Paginator(rows.order_by("row_number"), conf.get("PREVIEW_PAGE_SIZE"))
     page = paginator.get_page(request.GET.get("page"))
     page_rows = list(page.object_list)
@@ -207,11 +216,12 @@ def preview_context(request: HttpRequest, spec: UploadSpec, batch: UploadBatch, 
     for row in page_rows:
         errors = row.all_errors()
         fix_form = forms_by_row.get(row.pk)
+        typed = preview.typed_values(spec, row)
         cells = [
             {
                 "column": column,
-                "value": row.values.get(column.key, ""),
-                "old": row.changes.get(column.key) if column.key in row.changes else None,
+                "value": preview.localized(row.values.get(column.key, ""), typed.get(column.key)),
+                "old": preview.localized_old(row.changes[column.key], typed.get(column.key)) if column.key in row.changes else None,
                 "errors": errors.get(column.key, []),
                 "field": fix_form[column.key] if fix_form is not None else None,
             }
@@ -224,9 +234,35 @@ def preview_context(request: HttpRequest, spec: UploadSpec, batch: UploadBatch, 
         "status_filter": status,
         "formset": formset,
         "status_choices": UploadRow.Status.choices,
+        "filter_links": preview.filter_links(batch, status),
+        "target_row": request.GET.get("target", ""),
+        "error_report_url": reverse("bulkupload:error_report", kwargs={"spec": spec.slug, "upload_id": batch.pk}),
         "fix_url": reverse("bulkupload:fix", kwargs={"spec": spec.slug, "upload_id": batch.pk}),
         "page_query": urlencode({"status": status}) if status else "",
     }
+
+
+def preview_jump_url(request: HttpRequest, batch: UploadBatch) -> str:
+    """The preview page that shows the row number the user asked for, or a message that there is none."""
+    query, number = preview.jump_target(batch, request.GET)
+    if number is None:
+        messages.error(request, _("There is no row %(row)s in this file.") % {"row": request.GET.get("row", "")[:20]})
+        return wizard_url(batch, "preview", **query)
+    return wizard_url(batch, "preview", **query) + f"#row-{number}"
+
+
+class ErrorReportView(SpecMixin, View):
+    """The invalid rows as .xlsx: the file's columns, an Errors column, each bad cell highlighted with its message."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        batch = selectors.batch_for_user_or_404(request.user, kwargs["upload_id"], spec=self.spec)
+        response = HttpResponse(workbook.error_report(self.spec, batch), content_type=XLSX_TYPE)
+        stem = slugify(batch.file_name.rsplit(".", 1)[0]) or "upload"
+        response["Content-Disposition"] = f'attachment; filename="{stem}-errors.xlsx"'
+        return response
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class FixRowsView(SpecMixin, View):

@@ -90,3 +90,43 @@ def save(book: Workbook) -> bytes:
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+ERROR_FILL = PatternFill("solid", fgColor="F8D7D3")
+
+
+def error_report(spec: UploadSpec, batch) -> bytes:
+    """The batch's invalid rows as a workbook to fix in Excel and upload again.
+
+    The file's own columns and headers (in the file's order), then an ``Errors``
+    column; each bad cell is highlighted and carries its message as a comment.
+    Values are written as text, so nothing the user typed runs as a formula.
+    """
+    from openpyxl.comments import Comment
+
+    from .models import UploadRow
+
+    keys = list(batch.headers) or [c.key for c in spec.columns]
+    labels = {c.key: c.label for c in spec.columns}
+    book = Workbook()
+    sheet = book.active
+    sheet.title = (batch.sheet_name or spec.sheet_title)[:31]
+    write_row(sheet, 1, [batch.headers.get(key) or labels.get(key, key) for key in keys] + [_("Errors")])
+    for index in range(1, len(keys) + 2):
+        sheet.cell(row=1, column=index).font = Font(bold=True)
+        sheet.cell(row=1, column=index).fill = HEADER_FILL
+        sheet.column_dimensions[get_column_letter(index)].width = spec.column(keys[index - 1]).width if index <= len(keys) else 60
+    rows = batch.rows.filter(status=UploadRow.Status.INVALID).order_by("row_number")
+    for line, row in enumerate(rows.iterator(chunk_size=1000), start=2):
+        errors = row.all_errors()
+        summary = [f"{labels.get(key, key)}: {message}" for key in keys for message in errors.get(key, [])]
+        summary += [str(message) for key, messages in errors.items() if key not in keys for message in messages]
+        write_row(sheet, line, [row.values.get(key, "") for key in keys] + ["\n".join(summary)])
+        for col, key in enumerate(keys, start=1):
+            if errors.get(key):
+                cell = sheet.cell(row=line, column=col)
+                cell.fill = ERROR_FILL
+                cell.comment = Comment("\n".join(errors[key]), "bulkupload")
+        sheet.cell(row=line, column=len(keys) + 1).alignment = Alignment(wrap_text=True, vertical="top")
+    sheet.freeze_panes = "A2"
+    return save(book)

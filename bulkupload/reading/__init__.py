@@ -17,7 +17,7 @@ from .. import conf
 from ..exceptions import FileRejected
 from .cells import cell_text
 
-__all__ = ["FileRejected", "Limits", "Table", "cell_text", "open_table", "sniff_format"]
+__all__ = ["FileRejected", "Limits", "Table", "cell_text", "list_sheets", "open_table", "sniff_format"]
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,8 @@ def sniff_format(head: bytes) -> str:
     return CSV
 
 
-def open_table(fileobj: IO[bytes], *, name: str, limits: Limits | None = None) -> Table:
-    """Open ``fileobj`` (binary, seekable) as a :class:`Table`."""
+def open_table(fileobj: IO[bytes], *, name: str, limits: Limits | None = None, sheet: str | None = None) -> Table:
+    """Open ``fileobj`` (binary, seekable) as a :class:`Table`; of a workbook, ``sheet`` or else the first sheet."""
     limits = limits or Limits()
     fileobj.seek(0)
     head = fileobj.read(2048)
@@ -77,10 +77,27 @@ def open_table(fileobj: IO[bytes], *, name: str, limits: Limits | None = None) -
     if kind == XLSX:
         from .xlsx import open_xlsx
 
-        return open_xlsx(fileobj, name=name, limits=limits)
+        return open_xlsx(fileobj, name=name, limits=limits, sheet=sheet)
     from .text import open_csv
 
     return open_csv(fileobj, name=name, limits=limits)
+
+
+def list_sheets(fileobj: IO[bytes], *, name: str) -> list[str]:
+    """The worksheet names of a workbook, in order; ``[]`` for a CSV file."""
+    fileobj.seek(0)
+    head = fileobj.read(2048)
+    fileobj.seek(0)
+    try:
+        kind = sniff_format(head)
+    except FileRejected as exc:
+        exc.file = name
+        raise
+    if kind != XLSX:
+        return []
+    from .xlsx import sheet_names
+
+    return sheet_names(fileobj, name=name)
 
 
 def find_header(rows: Iterator[tuple[int, list[str]]], *, limits: Limits, name: str, sheet: str | None = None) -> tuple[int, list[str]]:

@@ -13,7 +13,24 @@ from . import Limits, Table, data_rows, find_header
 from .cells import cell_text, trim_trailing
 
 
-def open_xlsx(fileobj: IO[bytes], *, name: str, limits: Limits) -> Table:
+def open_xlsx(fileobj: IO[bytes], *, name: str, limits: Limits, sheet: str | None = None) -> Table:
+    workbook = _load(fileobj, name=name)
+    if sheet is not None and sheet not in [ws.title for ws in workbook.worksheets]:
+        workbook.close()
+        raise FileRejected(_("The workbook has no sheet “%(sheet)s”.") % {"sheet": sheet}, file=name)
+    return _table(workbook[sheet] if sheet is not None else workbook.worksheets[0], workbook, name=name, limits=limits)
+
+
+def sheet_names(fileobj: IO[bytes], *, name: str) -> list[str]:
+    """The names of the workbook's worksheets, in order."""
+    workbook = _load(fileobj, name=name)
+    try:
+        return [ws.title for ws in workbook.worksheets]
+    finally:
+        workbook.close()
+
+
+def _load(fileobj: IO[bytes], *, name: str):
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -39,7 +56,10 @@ def open_xlsx(fileobj: IO[bytes], *, name: str, limits: Limits) -> Table:
     if not workbook.worksheets:
         workbook.close()
         raise FileRejected(_("The workbook has no worksheet."), file=name)
-    sheet = workbook.worksheets[0]
+    return workbook
+
+
+def _table(sheet, workbook, *, name: str, limits: Limits) -> Table:
     # The declared dimension can lie; read what is there.
     sheet.reset_dimensions()
     rows = _sheet_rows(sheet, workbook)

@@ -1,0 +1,94 @@
+"""What the preview shows: which rows (filters, jump to a row) and their values in the active locale."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+from collections.abc import Mapping
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import formats
+from django.utils.translation import gettext_lazy as _
+
+from . import conf
+from .models import UploadBatch, UploadRow
+from .spec import UploadSpec
+from .validation import decode_values
+
+#: The preview's filters: query value → label. Other row statuses are accepted in the URL too.
+FILTERS = (("", _("All rows")), ("invalid", _("Only invalid")), ("update", _("Only updates")), ("new", _("Only new")))
+
+
+def status_filter(query: Mapping[str, str]) -> str:
+    """The row status the preview is filtered by ("" for all rows)."""
+    status = query.get("status", "")
+    return status if status in UploadRow.Status.values else ""
+
+
+def filtered_rows(batch: UploadBatch, status: str) -> QuerySet[UploadRow]:
+    rows = batch.rows.all()
+    return rows.filter(status=status) if status else rows
+
+
+def filter_links(batch: UploadBatch, current: str) -> list[dict[str, Any]]:
+    """The filter links with their row counts, for the template."""
+    counts = {"": batch.total_rows, "invalid": batch.invalid_count, "update": batch.update_count, "new": batch.new_count}
+    return [{"value": value, "label": label, "count": counts[value], "current": value == current} for value, label in FILTERS]
+
+
+def jump_target(batch: UploadBatch, query: Mapping[str, str]) -> tuple[dict[str, Any], int | None]:
+    """Where "go to row N" lands: the preview query (status, page) showing row N, and N; N is None when there is no such row.
+
+    A row hidden by the current filter is shown with the filter removed.
+    """
+    status = status_filter(query)
+    try:
+        number = int(str(query.get("row", "")).strip())
+    except ValueError:
+        return {"status": status}, None
+    if not batch.rows.filter(row_number=number).exists():
+        return {"status": status}, None
+    if status and not filtered_rows(batch, status).filter(row_number=number).exists():
+        status = ""
+    before = filtered_rows(batch, status).filter(row_number__lt=number).count()
+    return {"status": status, "page": before // conf.get("PREVIEW_PAGE_SIZE") + 1, "target": number}, number
+
+
+def typed_values(spec: UploadSpec, row: UploadRow) -> dict[str, Any]:
+    """Column key → the row's typed value (valid rows only), for locale-aware display."""
+    if row.data is None:
+        return {}
+    try:
+        decoded = decode_values(spec.model, row.data)
+    except (ValueError, TypeError, LookupError):
+        return {}
+    return {c.key: decoded[c.field] for c in spec.columns if c.field and c.field in decoded}
+
+
+def localized(text: str, typed: Any) -> str:
+    """``text`` as the active locale writes it when ``typed`` is a date or a number; otherwise ``text`` unchanged."""
+    if typed is None or isinstance(typed, bool | int):
+        return text  # ids and flags: what the user wrote says more
+    if isinstance(typed, datetime.datetime):
+        return formats.date_format(typed, "SHORT_DATETIME_FORMAT")
+    if isinstance(typed, datetime.date):
+        return formats.date_format(typed, "SHORT_DATE_FORMAT")
+    if isinstance(typed, decimal.Decimal | float):
+        value = typed.normalize() if isinstance(typed, decimal.Decimal) else typed
+        return formats.number_format(value, use_l10n=True)
+    return text
+
+
+def localized_old(text: str, typed: Any) -> str:
+    """An existing record's value (stored as ISO text) in the active locale, parsed like the new value."""
+    try:
+        if isinstance(typed, datetime.datetime):
+            return localized(text, datetime.datetime.fromisoformat(text))
+        if isinstance(typed, datetime.date):
+            return localized(text, datetime.date.fromisoformat(text))
+        if isinstance(typed, decimal.Decimal):
+            return localized(text, decimal.Decimal(text))
+    except (ValueError, decimal.InvalidOperation):
+        pass
+    return text
