@@ -16,6 +16,8 @@ DEFAULTS: dict[str, Any] = {
     "CHUNK_SIZE": 1000,
     "PREVIEW_PAGE_SIZE": 50,
     "PURGE_AFTER_HOURS": 72,
+    # Files with more rows than this are read, checked and applied by a task (django.tasks).
+    "TASK_THRESHOLD_ROWS": 5000,
     "CSV_FALLBACK_ENCODING": "cp1252",
     "DATE_INPUT_FORMATS": ["%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%Y/%m/%d"],
 }

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import mapping, services
+from . import background, mapping, services
 from .exceptions import BatchNotReady, FileRejected
 from .models import UploadBatch
 from .spec import UploadSpec
@@ -43,7 +43,7 @@ class UploadForm(BatchFormMixin, forms.Form):
         try:
             plan = mapping.plan_upload(self.spec, upload, name=upload.name)
             if plan.automatic:
-                services.stage_upload(self.batch, upload, name=upload.name, sheet=plan.sheet)
+                background.stage_upload(self.batch, upload, name=upload.name, sheet=plan.sheet)
             else:
                 # Headers that do not all match, or a choice of sheets: the columns step asks.
                 services.hold_upload(self.batch, upload, name=upload.name, sheet=plan.sheet)
@@ -158,7 +158,7 @@ class ColumnsForm(BatchFormMixin, forms.Form):
         if self.errors:
             return cleaned
         try:
-            services.stage_held_upload(self.batch, sheet=self.plan.sheet, positions=positions)
+            background.stage_held_upload(self.batch, sheet=self.plan.sheet, positions=positions)
         except FileRejected as exc:
             raise ValidationError(str(exc), code="rejected") from None
         if self.user is not None:

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from . import conf, signals
+from . import conf, progress, signals
 from .exceptions import BatchNotReady, FileRejected, RollbackConflict
 from .mapping import map_header
 from .models import UploadBatch, UploadRow
@@ -94,10 +94,12 @@ def stage_upload(
             if len(chunk) >= chunk_size:
                 UploadRow.objects.bulk_create(chunk)
                 total += len(chunk)
+                progress.advance(len(chunk))
                 chunk = []
         if chunk:
             UploadRow.objects.bulk_create(chunk)
             total += len(chunk)
+            progress.advance(len(chunk))
         if not total:
             raise FileRejected(_("The file has a header but no data rows."), file=name, sheet=table.sheet)
         old_file = batch.source_file.name
@@ -204,6 +206,7 @@ def validate_batch(batch: UploadBatch, *, row_ids: list[int] | None = None) -> U
                 chunk,
                 ["errors", "match", "status", "data", "natural_key", "target_pk", "changes"],
             )
+            progress.advance(len(chunk))
         _apply_file_rules(batch, spec, scope)
         _update_counts(batch)
         batch.status = UploadBatch.Status.READY
@@ -276,15 +279,17 @@ def save_fixes(batch: UploadBatch, edits: dict[int, dict[str, str]]) -> UploadBa
 # --- applying --------------------------------------------------------------------------
 
 
-def apply_batch(batch_id: Any, *, overwrite: bool = True, skip_invalid: bool = False) -> tuple[UploadBatch, bool]:
+def apply_batch(batch_id: Any, *, overwrite: bool = True, skip_invalid: bool = False, queued: bool = False) -> tuple[UploadBatch, bool]:
     """Write the batch's rows to the target model in one transaction, exactly once.
 
     Returns the batch and whether this call applied it (False when it already
     was: a double click or a second tab). Keys are checked again inside the
     transaction, so a record created since the preview becomes an update.
+    ``queued``: the batch was claimed for a task worker (status ``applying``).
     """
     with transaction.atomic():
-        claimed = UploadBatch.objects.filter(pk=batch_id, status=UploadBatch.Status.READY).update(
+        claimable = UploadBatch.Status.APPLYING if queued else UploadBatch.Status.READY
+        claimed = UploadBatch.objects.filter(pk=batch_id, status=claimable).update(
             status=UploadBatch.Status.APPLIED,
             applied_at=timezone.now(),
             overwrite=overwrite,
@@ -354,6 +359,7 @@ def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: 
         if updates:
             model._default_manager.bulk_update(updates, write_fields + ([batch_attr] if batch_attr else []))
         UploadRow.objects.bulk_update(chunk, ["outcome", "target_pk", "previous"])
+        progress.advance(len(chunk))
     return counts
 
 

@@ -12,18 +12,20 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views import View
 from django.views.generic import TemplateView
 from formtools.wizard.views import NamedUrlSessionWizardView, WizardView
 
-from . import conf, preview, selectors, services, workbook
+from . import background, conf, preview, progress, selectors, services, workbook
 from .exceptions import BatchNotReady, RollbackConflict
 from .forms import ColumnsForm, ConfirmForm, PreviewForm, RowFixFormSet, UploadForm
 from .models import UploadBatch, UploadRow
@@ -112,8 +114,18 @@ class UploadWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         self.scope = selectors.scope_or_404(self.spec, request.user)
         self.batch = selectors.batch_for_user_or_404(request.user, kwargs["upload_id"], spec=self.spec)
         if self.batch.is_final:
-            return redirect("bulkupload:batch", batch_id=self.batch.pk)
+            return redirect(self.get_done_url(self.batch))
+        if self.batch.is_working:
+            return redirect(self.get_progress_url(self.batch))
         return NamedUrlSessionWizardView.dispatch(self, request, *args, **kwargs)
+
+    def get_done_url(self, batch: UploadBatch) -> str:
+        """Where an applied upload goes: its receipt."""
+        return reverse("bulkupload:batch", kwargs={"batch_id": batch.pk})
+
+    def get_progress_url(self, batch: UploadBatch) -> str:
+        """The page that follows a task working on the upload."""
+        return reverse("bulkupload:progress", kwargs={"batch_id": batch.pk})
 
     def get_prefix(self, request: HttpRequest, *args: Any, **kwargs: Any) -> str:
         return f"bulkupload_{kwargs['upload_id']}"
@@ -177,7 +189,7 @@ class UploadWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
     def done(self, form_list, form_dict=None, **kwargs: Any) -> HttpResponse:
         options = form_dict["confirm"].cleaned_data
         try:
-            batch, applied = services.apply_batch(
+            batch, applied = background.apply_batch(
                 self.batch.pk,
                 overwrite=options["overwrite"],
                 skip_invalid=options["skip_invalid"],
@@ -192,9 +204,11 @@ class UploadWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
                 self.request, _("Nothing was saved: the import failed part-way and was rolled back. Your upload is kept; please try again.")
             )
             return redirect(self.get_step_url("confirm"))
+        if batch.is_working:
+            return redirect(self.get_progress_url(batch))
         if applied:
             messages.success(self.request, _("Upload applied."))
-        return redirect("bulkupload:batch", batch_id=batch.pk)
+        return redirect(self.get_done_url(batch))
 
 
 def preview_context(request: HttpRequest, spec: UploadSpec, batch: UploadBatch, formset=None) -> dict[str, Any]:
@@ -268,12 +282,16 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 class FixRowsView(SpecMixin, View):
     """Save the cells fixed in the preview, revalidate, and go back to the same page."""
 
+    def get_back_url(self, batch: UploadBatch, **query: Any) -> str:
+        """The preview page the fixes came from."""
+        return wizard_url(batch, "preview", **query)
+
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         batch = selectors.batch_for_user_or_404(request.user, kwargs["upload_id"], spec=self.spec)
         if batch.is_final:
             return redirect("bulkupload:batch", batch_id=batch.pk)
         formset = RowFixFormSet(request.POST, spec=self.spec, prefix="fix")
-        back = wizard_url(batch, "preview", status=request.POST.get("status"), page=request.POST.get("page"))
+        back = self.get_back_url(batch, status=request.POST.get("status"), page=request.POST.get("page"))
         if not formset.is_valid():
             messages.error(
                 request,
@@ -336,3 +354,53 @@ class RollbackView(LoginRequiredMixin, View):
             if done:
                 messages.success(request, _("The upload was rolled back."))
         return redirect("bulkupload:batch", batch_id=batch.pk)
+
+
+class ProgressView(LoginRequiredMixin, TemplateView):
+    """Where a task working on an upload stands; moves on by itself when it ends.
+
+    A small script polls ``?format=json``; without JavaScript the page refreshes
+    itself. A failed task's message is shown with a way to try again.
+    """
+
+    template_name = "bulkupload/progress.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        batch = selectors.batch_for_user_or_404(request.user, kwargs["batch_id"])
+        status = progress_status(batch, next_url=self.get_next_url(batch))
+        if request.GET.get("format") == "json":
+            return JsonResponse(status, headers={"Cache-Control": "no-store"})
+        if status["state"] == "done":
+            return redirect(status["next"])
+        context = self.get_context_data(batch=batch, spec=get_spec_or_404(batch.spec), status=status, retry_url=self.get_retry_url(batch))
+        return self.render_to_response(context)
+
+    def get_next_url(self, batch: UploadBatch) -> str:
+        """Where the user goes when the work ended: the receipt, or the wizard's next step."""
+        if batch.is_final:
+            return reverse("bulkupload:batch", kwargs={"batch_id": batch.pk})
+        return wizard_url(batch, "preview")
+
+    def get_retry_url(self, batch: UploadBatch) -> str:
+        """Where the user tries again after a failure: the upload step, or confirming again."""
+        return wizard_url(batch, "confirm" if batch.status == UploadBatch.Status.READY else "upload")
+
+
+def progress_status(batch: UploadBatch, *, next_url: str) -> dict[str, Any]:
+    """The progress page's state, as the page and its script read it."""
+    snapshot = progress.read(batch.pk) if batch.is_working else progress.Snapshot()
+    if snapshot.total:
+        text = ngettext("%(done)s of %(total)s row", "%(done)s of %(total)s rows", snapshot.total) % {
+            "done": intcomma(snapshot.done),
+            "total": intcomma(snapshot.total),
+        }
+    else:
+        text = ngettext("%(done)s row so far", "%(done)s rows so far", snapshot.done) % {"done": intcomma(snapshot.done)}
+    return {
+        **snapshot.as_dict(),
+        "state": background.state(batch),
+        "status": batch.status,
+        "text": text,
+        "message": batch.task_error,
+        "next": next_url,
+    }

@@ -130,3 +130,22 @@ def error_report(spec: UploadSpec, batch) -> bytes:
         sheet.cell(row=line, column=len(keys) + 1).alignment = Alignment(wrap_text=True, vertical="top")
     sheet.freeze_panes = "A2"
     return save(book)
+
+
+def export_workbook(spec: UploadSpec, queryset) -> bytes:
+    """Records as a filled-in template: edit them in Excel and upload the file back.
+
+    Cells come from :meth:`UploadSpec.to_row_values`, the same text the preview
+    compares against, so an untouched row uploads as unchanged and an edited one as
+    an update.
+    """
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(template_workbook(spec)))
+    sheet = book.worksheets[0]
+    related = spec.existing_related()
+    records = queryset.select_related(*related) if related else queryset
+    for line, record in enumerate(records.iterator(chunk_size=1000), start=2):
+        cells = spec.to_row_values(record)
+        write_row(sheet, line, [cells.get(column.key, "") for column in spec.columns])
+    return save(book)

@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "formtools",
+    # The database task backend; only used when TASKS_BACKEND=database (see TASKS below).
+    "django_tasks_db",
     "bulkupload",
     "project.timesheets",
 ]
@@ -115,6 +117,14 @@ BULKUPLOAD = {
     "MAX_ROWS": int(os.environ.get("BULKUPLOAD_MAX_ROWS", 100_000)),
     "PURGE_AFTER_HOURS": int(os.environ.get("BULKUPLOAD_PURGE_AFTER_HOURS", 72)),
 }
+
+# Background work (django.tasks): files above BULKUPLOAD["TASK_THRESHOLD_ROWS"] rows are read, checked and applied
+# as tasks. The default runs them at once, in the request; TASKS_BACKEND=database queues them in the database for
+# `manage.py db_worker` processes (django-tasks-db).
+TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+if os.environ.get("TASKS_BACKEND") == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+BULKUPLOAD["TASK_THRESHOLD_ROWS"] = int(os.environ.get("BULKUPLOAD_TASK_THRESHOLD_ROWS", 5000))
 
 # Large requests: the formset of a preview page posts one field per cell.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 5000

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from bulkupload.admin import SpreadsheetUploadAdminMixin
+
 from .models import Employee, Entry, Membership, Project, Tenant
 
 
@@ -28,7 +30,8 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(Entry)
-class EntryAdmin(admin.ModelAdmin):
+class EntryAdmin(SpreadsheetUploadAdminMixin, admin.ModelAdmin):
+    upload_spec = "timesheet-entries"
     list_display = ["date", "employee", "project", "hours", "billable", "activity", "tenant"]
     list_filter = ["tenant", "activity", "billable"]
     list_select_related = ["employee", "project", "tenant"]

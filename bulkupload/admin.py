@@ -1,0 +1,304 @@
+"""The engine in the Django admin.
+
+* :class:`UploadBatchAdmin`: every upload, read-only (nobody edits history by
+  hand), its rows with their errors and outcome, and the action **Roll back
+  selected batches**, which asks before overwriting changes made since.
+* :class:`SpreadsheetUploadAdminMixin`: for a host ``ModelAdmin`` whose model has
+  an upload spec, an **Upload spreadsheet** button that runs the same wizard in
+  the admin's look, and the action **Export selected as spreadsheet**.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from . import services, views, workbook
+from .exceptions import RollbackConflict
+from .models import UploadBatch, UploadRow
+from .spec import UploadSpec, all_specs, get_spec
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History: viewable with the view permission, never added, changed or deleted by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(UploadBatch)
+class UploadBatchAdmin(ReadOnlyAdmin):
+    list_display = ["file_name", "owner", "spec", "status", "total_rows", "created_count", "updated_count", "invalid_count", "created_at"]
+    list_filter = ["status", "spec"]
+    list_select_related = ["owner"]
+    search_fields = ["file_name", "owner__username"]
+    date_hierarchy = "created_at"
+    actions = ["rollback_selected"]
+    fieldsets = [
+        (None, {"fields": ["owner", "spec", "scope_key", "status", "task_error", "rows_link"]}),
+        (gettext_lazy("File"), {"fields": ["file_name", "file_size", "sha256", "sheet_name", "header_row", "headers", "ignored_headers"]}),
+        (
+            gettext_lazy("Preview"),
+            {"fields": ["total_rows", "new_count", "update_count", "unchanged_count", "invalid_count"]},
+        ),
+        (
+            gettext_lazy("Outcome"),
+            {"fields": ["overwrite", "skip_invalid", "created_count", "updated_count", "skipped_count"]},
+        ),
+        (gettext_lazy("Dates"), {"fields": ["created_at", "validated_at", "applied_at", "rolled_back_at"]}),
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [name for _title, options in self.fieldsets for name in options["fields"]]
+
+    @admin.display(description=gettext_lazy("Rows"))
+    def rows_link(self, batch: UploadBatch) -> str:
+        url = reverse("admin:bulkupload_uploadrow_changelist") + f"?batch__id__exact={batch.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("All %(count)d rows with their errors and outcome") % {"count": batch.total_rows})
+
+    def has_rollback_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
+
+    @admin.action(description=gettext_lazy("Roll back selected batches"), permissions=["rollback"])
+    def rollback_selected(self, request: HttpRequest, queryset: QuerySet[UploadBatch]) -> HttpResponse | None:
+        """Roll back each batch; those whose records changed since wait for confirmation on an intermediate page."""
+        confirmed = set(request.POST.getlist("force")) if request.POST.get("confirm_rollback") else set()
+        rolled, untouched, conflicts = 0, 0, []
+        # Newest first: undoing a later batch first often clears the conflicts of an earlier one.
+        for batch in queryset.order_by("-applied_at", "-created_at"):
+            try:
+                _batch, done = services.rollback_batch(batch.pk, force=str(batch.pk) in confirmed)
+            except RollbackConflict as exc:
+                conflicts.append({"batch": batch, "message": str(exc), "rows": exc.rows})
+                continue
+            rolled += done
+            untouched += not done
+        if rolled:
+            self.message_user(
+                request, ngettext("Rolled back %(count)d batch.", "Rolled back %(count)d batches.", rolled) % {"count": rolled}
+            )
+        if untouched:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d batch was not applied (or already rolled back); nothing was done to it.",
+                    "%(count)d batches were not applied (or already rolled back); nothing was done to them.",
+                    untouched,
+                )
+                % {"count": untouched},
+                messages.WARNING,
+            )
+        if not conflicts:
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Roll back batches with later changes?"),
+            "opts": self.opts,
+            "conflicts": conflicts,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action": "rollback_selected",
+        }
+        return TemplateResponse(request, "bulkupload/admin/rollback_confirmation.html", context)
+
+
+@admin.register(UploadRow)
+class UploadRowAdmin(ReadOnlyAdmin):
+    list_display = ["row_number", "batch", "status", "outcome", "cells", "error_text"]
+    list_filter = ["status", "outcome"]
+    list_select_related = ["batch"]
+    search_fields = ["natural_key"]
+    fields = ["batch", "row_number", "status", "outcome", "cells", "error_text", "target_pk", "changes", "previous"]
+    readonly_fields = fields
+
+    @admin.display(description=gettext_lazy("Cells"))
+    def cells(self, row: UploadRow) -> str:
+        return " · ".join(str(value) for value in row.values.values())
+
+    @admin.display(description=gettext_lazy("Errors"))
+    def error_text(self, row: UploadRow) -> str:
+        return "; ".join(f"{key}: {' '.join(messages_)}" for key, messages_ in row.all_errors().items())
+
+
+# --- the mixin for host ModelAdmins ----------------------------------------------------------
+
+
+class AdminPageMixin:
+    """A wizard page inside the admin: permission checked, with the admin's look and breadcrumbs."""
+
+    model_admin: SpreadsheetUploadAdminMixin | None = None
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not self.model_admin.has_upload_permission(request):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+    def admin_url(self, what: str, **kwargs: Any) -> str:
+        return reverse(self.model_admin.upload_url_name(what), kwargs=kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        opts = self.model_admin.opts
+        context.update(
+            {
+                **self.model_admin.admin_site.each_context(self.request),
+                "opts": opts,
+                "bulkupload_base_template": "bulkupload/admin/base.html",
+                "changelist_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+            }
+        )
+        return context
+
+
+class AdminStartView(AdminPageMixin, views.StartView):
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        batch = services.create_batch(self.spec, request.user)
+        return redirect(self.admin_url("wizard", upload_id=batch.pk, step="upload"))
+
+
+class AdminUploadWizard(AdminPageMixin, views.UploadWizard):
+    def get_step_url(self, step: str) -> str:
+        return self.admin_url("wizard", upload_id=self.batch.pk, step=step)
+
+    def get_progress_url(self, batch: UploadBatch) -> str:
+        return self.admin_url("progress", upload_id=batch.pk)
+
+    def get_done_url(self, batch: UploadBatch) -> str:
+        opts = self.model_admin.opts
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+
+    def get_context_data(self, form, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(form=form, **kwargs)
+        if "fix_url" in context:
+            context["fix_url"] = self.admin_url("fix", upload_id=self.batch.pk)
+        return context
+
+    def done(self, form_list, form_dict=None, **kwargs: Any) -> HttpResponse:
+        response = super().done(form_list, form_dict=form_dict, **kwargs)
+        batch = UploadBatch.objects.get(pk=self.batch.pk)
+        if batch.status == UploadBatch.Status.APPLIED:
+            receipt = reverse("bulkupload:batch", kwargs={"batch_id": batch.pk})
+            summary = _("%(created)d created, %(updated)d updated, %(skipped)d skipped.") % {
+                "created": batch.created_count,
+                "updated": batch.updated_count,
+                "skipped": batch.skipped_count,
+            }
+            messages.info(self.request, format_html('{} <a href="{}">{}</a>', summary, receipt, _("See the receipt")))
+        return response
+
+
+class AdminFixRowsView(AdminPageMixin, views.FixRowsView):
+    def get_back_url(self, batch: UploadBatch, **query: Any) -> str:
+        url = self.admin_url("wizard", upload_id=batch.pk, step="preview")
+        query = {k: v for k, v in query.items() if v}
+        return f"{url}?{'&'.join(f'{k}={v}' for k, v in query.items())}" if query else url
+
+
+class AdminProgressView(AdminPageMixin, views.ProgressView):
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return super().get(request, batch_id=kwargs["upload_id"])
+
+    def get_next_url(self, batch: UploadBatch) -> str:
+        if batch.is_final:
+            opts = self.model_admin.opts
+            return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        return self.admin_url("wizard", upload_id=batch.pk, step="preview")
+
+    def get_retry_url(self, batch: UploadBatch) -> str:
+        step = "confirm" if batch.status == UploadBatch.Status.READY else "upload"
+        return self.admin_url("wizard", upload_id=batch.pk, step=step)
+
+
+class SpreadsheetUploadAdminMixin:
+    """Add to a host ``ModelAdmin`` whose model has an upload spec::
+
+        @admin.register(Entry)
+        class EntryAdmin(SpreadsheetUploadAdminMixin, admin.ModelAdmin):
+            upload_spec = "timesheet-entries"   # optional: found by the model otherwise
+
+    The changelist gets an **Upload spreadsheet** button (for users with the
+    model's ``add`` and ``change`` permissions and a scope in the spec) that runs
+    the upload wizard in the admin's look; and the action **Export selected as
+    spreadsheet** writes the selected records in the spec's template format.
+    """
+
+    upload_spec: str = ""
+    change_list_template = "bulkupload/admin/change_list.html"
+
+    def get_upload_spec(self) -> UploadSpec:
+        if self.upload_spec:
+            return get_spec(self.upload_spec)
+        for spec in all_specs():
+            if spec.model is self.model:
+                return spec
+        raise LookupError(f"No upload spec is registered for {self.model.__name__}.")
+
+    def has_upload_permission(self, request: HttpRequest) -> bool:
+        """Uploading creates and changes records: both permissions, and a scope in the spec."""
+        spec = self.get_upload_spec()
+        return bool(
+            self.has_add_permission(request)
+            and self.has_change_permission(request)
+            and spec.has_permission(request.user)
+            and spec.get_scope(request.user) is not None
+        )
+
+    def upload_url_name(self, what: str) -> str:
+        return f"admin:{self.opts.app_label}_{self.opts.model_name}_bulkupload_{what}"
+
+    def get_urls(self) -> list:
+        name = f"{self.opts.app_label}_{self.opts.model_name}_bulkupload_"
+        spec = {"spec": self.get_upload_spec().slug}
+
+        def view(cls: type, **initkwargs: Any):
+            return self.admin_site.admin_view(cls.as_view(model_admin=self, **initkwargs))
+
+        ours = [
+            path("upload/", view(AdminStartView), spec, name=f"{name}start"),
+            path("upload/<uuid:upload_id>/fix/", view(AdminFixRowsView), spec, name=f"{name}fix"),
+            path("upload/<uuid:upload_id>/progress/", view(AdminProgressView), spec, name=f"{name}progress"),
+            path(
+                "upload/<uuid:upload_id>/<str:step>/", view(AdminUploadWizard, url_name=f"admin:{name}wizard"), spec, name=f"{name}wizard"
+            ),
+        ]
+        return ours + super().get_urls()
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        extra_context = dict(extra_context or {})
+        if self.has_upload_permission(request):
+            extra_context["bulkupload_upload_url"] = reverse(self.upload_url_name("start"))
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if self.actions is not None and self.has_view_permission(request):
+            func, name, description = self.get_action("export_selected_as_spreadsheet")
+            actions.setdefault(name, (func, name, description))
+        return actions
+
+    @admin.action(description=gettext_lazy("Export selected as spreadsheet"))
+    def export_selected_as_spreadsheet(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        """The selected records in the upload template's format: edit them in Excel and upload them back."""
+        spec = self.get_upload_spec()
+        response = HttpResponse(workbook.export_workbook(spec, queryset), content_type=XLSX_TYPE)
+        response["Content-Disposition"] = f'attachment; filename="{slugify(spec.slug)}-export.xlsx"'
+        return response

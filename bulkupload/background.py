@@ -1,0 +1,200 @@
+"""Long work on a task worker: whether to, queueing it, running it, and recording a failure.
+
+Above ``BULKUPLOAD["TASK_THRESHOLD_ROWS"]`` rows, staging (reading and checking)
+and applying run as tasks of Django's tasks framework (:mod:`bulkupload.tasks`).
+With the default ``ImmediateBackend`` a task runs at once, in the request; with a
+real backend (``django_tasks_db`` and its ``db_worker``, say) a worker runs it and
+the wizard shows a progress page meanwhile. These are the task path's writes to
+:class:`UploadBatch`, beside :mod:`bulkupload.services`, which do the work itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from typing import IO, Any
+
+from django.db import DatabaseError, transaction
+from django.utils.translation import gettext as _
+
+from . import conf, progress, services
+from .exceptions import BatchNotReady, FileRejected
+from .models import UploadBatch
+from .reading import XLSX, sniff_format
+
+logger = logging.getLogger(__name__)
+Status = UploadBatch.Status
+
+
+def runs_in_background(rows: int) -> bool:
+    """Whether work over ``rows`` rows goes to a task rather than the request."""
+    return rows > conf.get("TASK_THRESHOLD_ROWS")
+
+
+def estimate_rows(fileobj: IO[bytes], *, name: str, sheet: str | None = None) -> int:
+    """About how many rows the file has, cheaply (lines of a CSV, a sheet's declared size); 0 when unknown."""
+    fileobj.seek(0)
+    try:
+        kind = sniff_format(fileobj.read(2048))
+        fileobj.seek(0)
+        if kind != XLSX:
+            return sum(block.count(b"\n") for block in iter(lambda: fileobj.read(1 << 20), b""))
+        import openpyxl
+
+        book = openpyxl.load_workbook(fileobj, read_only=True, data_only=True, keep_links=False)
+        try:
+            worksheet = book[sheet] if sheet in book.sheetnames else book.worksheets[0]
+            return int(worksheet.max_row or 0)
+        finally:
+            book.close()
+    except (FileRejected, zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError, IndexError):
+        return 0  # the reader will say what is wrong with the file
+    finally:
+        fileobj.seek(0)
+
+
+# --- staging ---------------------------------------------------------------------------
+
+
+def stage_upload(
+    batch: UploadBatch, upload: IO[bytes], *, name: str, sheet: str | None = None, positions: dict[str, int] | None = None
+) -> UploadBatch:
+    """:func:`services.stage_upload` in the request, or on a task worker when the file is large."""
+    if not runs_in_background(estimate_rows(upload, name=name, sheet=sheet)):
+        return services.stage_upload(batch, upload, name=name, sheet=sheet, positions=positions)
+    services.hold_upload(batch, upload, name=name, sheet=sheet)
+    return queue_staging(batch, sheet=sheet, positions=positions)
+
+
+def stage_held_upload(batch: UploadBatch, *, sheet: str | None, positions: dict[str, int]) -> UploadBatch:
+    """:func:`services.stage_held_upload` in the request, or on a task worker when the file is large."""
+    with batch.source_file.open("rb") as stored:
+        rows = estimate_rows(stored, name=batch.file_name, sheet=sheet)
+    if not runs_in_background(rows):
+        return services.stage_held_upload(batch, sheet=sheet, positions=positions)
+    return queue_staging(batch, sheet=sheet, positions=positions)
+
+
+def queue_staging(batch: UploadBatch, *, sheet: str | None, positions: dict[str, int] | None) -> UploadBatch:
+    """Hand the batch's stored file to a task that reads and checks it.
+
+    Raises :class:`FileRejected` when the task already ran (the immediate backend)
+    and could not read the file, so the upload step shows why, as it does inline.
+    """
+    from . import tasks
+
+    with transaction.atomic():
+        claimed = UploadBatch.objects.filter(pk=batch.pk, status__in=[Status.DRAFT, Status.READY]).update(
+            status=Status.STAGING, task_error=""
+        )
+    if not claimed:
+        raise BatchNotReady(_("This upload is already being read or applied."))
+    progress.file_listener(batch.pk)(progress.Snapshot())
+    result = tasks.stage_batch.enqueue(str(batch.pk), sheet, positions)
+    UploadBatch.objects.filter(pk=batch.pk).update(task_id=str(result.id)[:64])
+    batch.refresh_from_db()
+    if batch.status == Status.DRAFT and batch.task_error:
+        raise FileRejected(batch.task_error)
+    return batch
+
+
+def run_staging(batch_id: Any, *, sheet: str | None, positions: dict[str, int] | None) -> str:
+    """The staging task's work: read and check the stored file; on failure say why and let the user upload again."""
+    batch = UploadBatch.objects.filter(pk=batch_id, status=Status.STAGING).first()
+    if batch is None:
+        return "gone"  # purged or handled meanwhile
+    try:
+        with progress.tracking(progress.file_listener(batch.pk)):
+            with batch.source_file.open("rb") as stored:
+                # The header row is one of the lines; the count is a guide for the bar.
+                progress.start("reading", max(estimate_rows(stored, name=batch.file_name, sheet=sheet) - 1, 1))
+            services.stage_held_upload(batch, sheet=sheet, positions=positions)
+    except FileRejected as exc:
+        _fail(batch_id, str(exc), status=Status.DRAFT, drop_file=True)
+        return "rejected"
+    except Exception:
+        logger.exception("Reading upload %s failed", batch_id)
+        _fail(batch_id, _("Reading the file failed unexpectedly. Please upload it again."), status=Status.DRAFT, drop_file=True)
+        raise
+    finally:
+        progress.clear(batch_id)
+    return "staged"
+
+
+# --- applying --------------------------------------------------------------------------
+
+
+def apply_batch(batch_id: Any, *, overwrite: bool = True, skip_invalid: bool = False) -> tuple[UploadBatch, bool]:
+    """:func:`services.apply_batch` in the request, or queued for a task worker when the batch is large.
+
+    Returns the batch and whether this call applied or queued it (False when
+    another request already did). A queued batch's status is ``applying``.
+    """
+    batch = UploadBatch.objects.filter(pk=batch_id).first()
+    if batch is None or not runs_in_background(batch.valid_count):
+        return services.apply_batch(batch_id, overwrite=overwrite, skip_invalid=skip_invalid)
+    return queue_apply(batch_id, overwrite=overwrite, skip_invalid=skip_invalid)
+
+
+def queue_apply(batch_id: Any, *, overwrite: bool, skip_invalid: bool) -> tuple[UploadBatch, bool]:
+    """Claim a ready batch for applying (once: a second click finds it claimed) and queue the task."""
+    from . import tasks
+
+    with transaction.atomic():
+        claimed = UploadBatch.objects.filter(pk=batch_id, status=Status.READY).update(
+            status=Status.APPLYING, overwrite=overwrite, skip_invalid=skip_invalid, task_error=""
+        )
+    batch = UploadBatch.objects.get(pk=batch_id)
+    if not claimed:
+        return batch, False
+    progress.file_listener(batch_id)(progress.Snapshot())
+    result = tasks.apply_batch.enqueue(str(batch_id))
+    UploadBatch.objects.filter(pk=batch_id).update(task_id=str(result.id)[:64])
+    batch.refresh_from_db()
+    if batch.status == Status.READY and batch.task_error:
+        raise BatchNotReady(batch.task_error)
+    return batch, True
+
+
+def run_apply(batch_id: Any) -> str:
+    """The apply task's work; on failure nothing is written and the batch is ready to confirm again."""
+    batch = UploadBatch.objects.filter(pk=batch_id, status=Status.APPLYING).first()
+    if batch is None:
+        return "gone"
+    try:
+        with progress.tracking(progress.file_listener(batch_id)):
+            progress.start("applying", batch.valid_count)
+            services.apply_batch(batch_id, overwrite=batch.overwrite, skip_invalid=batch.skip_invalid, queued=True)
+    except BatchNotReady as exc:
+        _fail(batch_id, str(exc), status=Status.READY)
+        return "refused"
+    except DatabaseError:
+        logger.exception("Applying upload %s failed", batch_id)
+        _fail(batch_id, _("Nothing was saved: the import failed part-way and was rolled back. Please try again."), status=Status.READY)
+        raise
+    finally:
+        progress.clear(batch_id)
+    return "applied"
+
+
+def _fail(batch_id: Any, message: str, *, status: str, drop_file: bool = False) -> None:
+    with transaction.atomic():
+        batch = UploadBatch.objects.select_for_update().filter(pk=batch_id).first()
+        if batch is None:
+            return
+        old_file = batch.source_file.name if drop_file else ""
+        batch.status, batch.task_error = status, message
+        if old_file:
+            batch.source_file = ""
+        batch.save(update_fields=["status", "task_error", "source_file", "updated_at"])
+        if old_file:
+            transaction.on_commit(lambda: services._delete_file(old_file))
+
+
+def state(batch: UploadBatch) -> str:
+    """``working``, ``failed`` (the last task's message is on the batch) or ``done``."""
+    if batch.is_working:
+        return "working"
+    if batch.task_error and batch.status in (Status.DRAFT, Status.READY):
+        return "failed"
+    return "done"

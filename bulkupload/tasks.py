@@ -1,0 +1,25 @@
+"""Long work as tasks of Django's tasks framework (:mod:`django.tasks`).
+
+Which backend runs them is the host's ``TASKS`` setting: the default
+``ImmediateBackend`` runs them at once, in the request; a real one (for example
+``django_tasks_db.DatabaseBackend`` with ``manage.py db_worker``) runs them on a
+worker. Arguments are plain JSON so any backend can store them.
+"""
+
+from __future__ import annotations
+
+from django.tasks import task
+
+from . import background
+
+
+@task
+def stage_batch(batch_id: str, sheet: str | None = None, positions: dict[str, int] | None = None) -> str:
+    """Read and check the file held by the batch."""
+    return background.run_staging(batch_id, sheet=sheet, positions=positions)
+
+
+@task
+def apply_batch(batch_id: str) -> str:
+    """Write a confirmed batch to the target model."""
+    return background.run_apply(batch_id)
