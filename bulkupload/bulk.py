@@ -14,29 +14,27 @@ from collections.abc import Sequence
 from django.db import connections, models, router
 
 
-def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str], *, batch_size: int = 1000) -> int:
-    """Write ``fields`` of each saved instance in ``objs`` to its row; return how many rows matched.
+def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str], *, batch_size: int = 1000) -> None:
+    """Write ``fields`` of each saved instance in ``objs`` to its row.
 
     Like ``bulk_update``: no ``save()``, no signals, no ``auto_now``.
     """
     if not objs:
-        return 0
+        return
     alias = router.db_for_write(model)
     connection = connections[alias]
     if connection.vendor not in ("sqlite", "postgresql"):
-        return model._default_manager.db_manager(alias).bulk_update(objs, fields, batch_size=batch_size)
+        model._default_manager.db_manager(alias).bulk_update(objs, fields, batch_size=batch_size)
+        return
     meta = model._meta
     columns = [meta.pk, *(meta.get_field(name) for name in fields)]
     width = max(1, min(batch_size, 30000 // len(columns)))
-    updated = 0
     with connection.cursor() as cursor:
         for start in range(0, len(objs), width):
             part = objs[start : start + width]
             sql = _update_sql(meta.db_table, columns, len(part), connection)
             params = [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in part for field in columns]
             cursor.execute(sql, params)
-            updated += cursor.rowcount
-    return updated
 
 
 def _update_sql(table: str, columns: list[models.Field], count: int, connection) -> str:

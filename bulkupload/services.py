@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import itertools
 import logging
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from . import conf, progress, signals
+from .bulk import update_rows
 from .exceptions import BatchNotReady, FileRejected, RollbackConflict
 from .mapping import map_header
 from .models import UploadBatch, UploadRow
@@ -31,6 +33,7 @@ from .reading import Limits, open_table
 from .spec import StagedRow, UploadSpec, get_spec
 from .validation import (
     DuplicateKeyRule,
+    RowResult,
     RowValidator,
     changed_fields,
     decode_values,
@@ -86,20 +89,15 @@ def stage_upload(
         table = open_table(upload, name=name, limits=limits, sheet=sheet)
         mapping = map_header(spec, table.header, file_name=name, sheet=table.sheet, header_row=table.header_row, positions=positions)
         batch.rows.all().delete()
+        validator = RowValidator(spec, spec.get_scope(batch.owner))
         total = 0
-        chunk: list[UploadRow] = []
-        chunk_size = conf.get("CHUNK_SIZE")
-        for row_number, cells in table.rows:
-            chunk.append(UploadRow(batch=batch, row_number=row_number, values=mapping.row_values(cells)))
-            if len(chunk) >= chunk_size:
-                UploadRow.objects.bulk_create(chunk)
-                total += len(chunk)
-                progress.advance(len(chunk))
-                chunk = []
-        if chunk:
-            UploadRow.objects.bulk_create(chunk)
-            total += len(chunk)
-            progress.advance(len(chunk))
+        # Each chunk is validated before it is inserted: one write per row, never an update.
+        for chunk in itertools.batched(table.rows, conf.get("CHUNK_SIZE")):
+            rows = [UploadRow(batch_id=batch.pk, row_number=number, values=mapping.row_values(cells)) for number, cells in chunk]
+            _record_results(spec, rows, validator.validate_chunk([row.values for row in rows]))
+            UploadRow.objects.bulk_create(rows)
+            total += len(rows)
+            progress.advance(len(rows))
         if not total:
             raise FileRejected(_("The file has a header but no data rows."), file=name, sheet=table.sheet)
         old_file = batch.source_file.name
@@ -115,8 +113,8 @@ def stage_upload(
         batch.ignored_headers = mapping.ignored
         batch.needs_columns = positions is not None
         batch.total_rows = total
-        batch.save()
-    return validate_batch(batch)
+        _finish_validation(batch, spec, validator.scope)
+    return batch
 
 
 def check_size(upload: IO[bytes], *, name: str) -> int | None:
@@ -193,26 +191,33 @@ def validate_batch(batch: UploadBatch, *, row_ids: list[int] | None = None) -> U
         if row_ids is not None:
             rows = rows.filter(pk__in=row_ids)
         for chunk in _chunks(rows.only("id", "values")):
-            results = validator.validate_chunk([row.values for row in chunk])
-            for row, result in zip(chunk, results, strict=True):
-                row.errors = result.errors
-                row.match = result.match if result.values is not None else Status.INVALID
-                row.status = row.match
-                row.data = encode_values(result.values) if result.values is not None else None
-                row.natural_key = key_text(spec.key_of(result.values)) if result.values is not None else ""
-                row.target_pk = str(result.target.pk) if result.target is not None else ""
-                row.changes = result.changes
-            UploadRow.objects.bulk_update(
-                chunk,
-                ["errors", "match", "status", "data", "natural_key", "target_pk", "changes"],
-            )
+            _record_results(spec, chunk, validator.validate_chunk([row.values for row in chunk]))
+            update_rows(UploadRow, chunk, RESULT_FIELDS)
             progress.advance(len(chunk))
-        _apply_file_rules(batch, spec, scope)
-        _update_counts(batch)
-        batch.status = UploadBatch.Status.READY
-        batch.validated_at = timezone.now()
-        batch.save()
+        _finish_validation(batch, spec, scope)
     return batch
+
+
+RESULT_FIELDS = ["errors", "match", "status", "data", "natural_key", "target_pk", "changes"]
+
+
+def _record_results(spec: UploadSpec, rows: list[UploadRow], results: list[RowResult]) -> None:
+    for row, result in zip(rows, results, strict=True):
+        valid = result.values is not None
+        row.errors = result.errors
+        row.match = row.status = result.match if valid else Status.INVALID
+        row.data = encode_values(result.values) if valid else None
+        row.natural_key = key_text(spec.key_of(result.values)) if valid else ""
+        row.target_pk = str(result.target.pk) if result.target is not None else ""
+        row.changes = result.changes
+
+
+def _finish_validation(batch: UploadBatch, spec: UploadSpec, scope: Any) -> None:
+    _apply_file_rules(batch, spec, scope)
+    _update_counts(batch)
+    batch.status = UploadBatch.Status.READY
+    batch.validated_at = timezone.now()
+    batch.save()
 
 
 def _apply_file_rules(batch: UploadBatch, spec: UploadSpec, scope: Any) -> None:
@@ -230,9 +235,9 @@ def _apply_file_rules(batch: UploadBatch, spec: UploadSpec, scope: Any) -> None:
         found[row_id][column].append(message)
 
     def staged_rows() -> Iterator[StagedRow]:
-        for chunk in _chunks(valid.only("id", "row_number", "data", "values")):
-            for row in chunk:
-                yield StagedRow(row.id, row.row_number, decode_values(spec.model, row.data), row.values)
+        for chunk in _chunks(valid, "row_number", "data", "values"):
+            for row_id, number, data, raw in chunk:
+                yield StagedRow(row_id, number, decode_values(spec.model, data), raw)
 
     for row_id, column, message in run_file_rules(spec, scope, staged_rows):
         found[row_id][column].append(message)
@@ -240,7 +245,7 @@ def _apply_file_rules(batch: UploadBatch, spec: UploadSpec, scope: Any) -> None:
         UploadRow(id=row_id, file_errors={k: list(v) for k, v in errors.items()}, has_file_errors=True, status=Status.INVALID)
         for row_id, errors in found.items()
     ]
-    UploadRow.objects.bulk_update(flagged, ["file_errors", "has_file_errors", "status"], batch_size=conf.get("CHUNK_SIZE"))
+    update_rows(UploadRow, flagged, ["file_errors", "has_file_errors", "status"])
 
 
 def _update_counts(batch: UploadBatch) -> None:
@@ -252,16 +257,21 @@ def _update_counts(batch: UploadBatch) -> None:
     batch.total_rows = sum(counts.values())
 
 
-def _chunks(queryset) -> Iterator[list]:
-    """Keyset pagination by id: constant cost per chunk however far into the file."""
+def _chunks(queryset, *fields: str) -> Iterator[list]:
+    """Keyset pagination by id: constant cost per chunk however far into the file.
+
+    With ``fields``, chunks of ``(pk, *fields)`` tuples rather than instances.
+    """
     size = conf.get("CHUNK_SIZE")
+    if fields:
+        queryset = queryset.values_list("pk", *fields)
     last = 0
     while True:
         chunk = list(queryset.filter(pk__gt=last).order_by("pk")[:size])
         if not chunk:
             return
         yield chunk
-        last = chunk[-1].pk
+        last = chunk[-1][0] if fields else chunk[-1].pk
 
 
 def save_fixes(batch: UploadBatch, edits: dict[int, dict[str, str]]) -> UploadBatch:
@@ -328,24 +338,25 @@ def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: 
     write_fields = spec.write_fields()
     batch_attr = model._meta.get_field(spec.batch_field).attname if spec.batch_field else None
     extra = {batch_attr: batch.pk} if batch_attr else {}
-    for chunk in _chunks(batch.rows.exclude(status=Status.INVALID).only("id", "row_number", "data")):
-        values_by_row = {row.pk: decode_values(model, row.data) for row in chunk}
-        existing = find_existing(spec, scope, [spec.key_of(v) for v in values_by_row.values()])
+    kept_fields = write_fields + ([batch_attr] if batch_attr else [])
+    scope_values = spec.scope_values(scope)
+    for chunk in _chunks(batch.rows.exclude(status=Status.INVALID), "data"):
+        rows = [UploadRow(id=row_id, previous=None) for row_id, _data in chunk]
+        values_of_rows = [decode_values(model, data) for _row_id, data in chunk]
+        existing = find_existing(spec, scope, [spec.key_of(v) for v in values_of_rows], related=False)
         creates: list[tuple[UploadRow, Any]] = []
         updates = []
-        for row in chunk:
-            values = values_by_row[row.pk]
+        for row, values in zip(rows, values_of_rows, strict=True):
             record = existing.get(spec.key_of(values))
             if record is None:
-                creates.append((row, model(**spec.scope_values(scope), **values, **extra)))
+                creates.append((row, model(**scope_values, **values, **extra)))
                 row.outcome = Outcome.CREATED
-            elif not changed_fields(spec, record, values):
+            elif not changed_fields(spec, record, values, write_fields):
                 row.outcome, row.target_pk = Outcome.UNCHANGED, str(record.pk)
             elif not overwrite:
                 row.outcome, row.target_pk = Outcome.KEPT, str(record.pk)
             else:
-                keep = write_fields + ([batch_attr] if batch_attr else [])
-                row.previous = encode_values({name: getattr(record, name) for name in keep})
+                row.previous = encode_values({name: getattr(record, name) for name in kept_fields})
                 for name in write_fields:
                     setattr(record, name, values[name])
                 if batch_attr:
@@ -356,10 +367,9 @@ def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: 
         model._default_manager.bulk_create([record for _row, record in creates])
         for row, record in creates:
             row.target_pk = str(record.pk) if record.pk is not None else ""
-        if updates:
-            model._default_manager.bulk_update(updates, write_fields + ([batch_attr] if batch_attr else []))
-        UploadRow.objects.bulk_update(chunk, ["outcome", "target_pk", "previous"])
-        progress.advance(len(chunk))
+        update_rows(model, updates, kept_fields)
+        update_rows(UploadRow, rows, ["outcome", "target_pk", "previous"])
+        progress.advance(len(rows))
     return counts
 
 

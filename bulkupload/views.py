@@ -29,6 +29,7 @@ from . import background, conf, preview, progress, selectors, services, workbook
 from .exceptions import BatchNotReady, RollbackConflict
 from .forms import ColumnsForm, ConfirmForm, PreviewForm, RowFixFormSet, UploadForm
 from .models import UploadBatch, UploadRow
+from .paging import CountedPaginator, status_count
 from .spec import UploadSpec, get_spec_or_404
 
 STEPS = ("upload", "columns", "preview", "confirm")
@@ -215,7 +216,7 @@ def preview_context(request: HttpRequest, spec: UploadSpec, batch: UploadBatch, 
     """The page of rows the preview shows, with a fix form for each invalid row on it."""
     status = preview.status_filter(request.GET)
     rows = preview.filtered_rows(batch, status)
-    paginator = Paginator(rows.order_by("row_number"), conf.get("PREVIEW_PAGE_SIZE"))
+    paginator = CountedPaginator(rows.order_by("row_number"), conf.get("PREVIEW_PAGE_SIZE"), count=status_count(batch, status))
     page = paginator.get_page(request.GET.get("page"))
     page_rows = list(page.object_list)
     invalid = [row for row in page_rows if row.status == UploadRow.Status.INVALID]

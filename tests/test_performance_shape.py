@@ -1,0 +1,144 @@
+"""The fast paths give the same answers as the plain ones: one reused row form, JSON encoding, set-based updates."""
+
+import datetime
+import decimal
+import json
+import uuid
+
+import pytest
+from django.core.serializers.json import DjangoJSONEncoder
+
+from bulkupload.bulk import update_rows
+from bulkupload.models import UploadBatch, UploadRow
+from bulkupload.spec import get_spec
+from bulkupload.validation import RowValidator, encode_values
+from project.timesheets.models import Entry, Project
+
+from .helpers import SPEC
+
+
+def timesheet_rows(acme, day):
+    """Every rule of the timesheet row form, broken once, between valid rows (so state left over from a row would show)."""
+    emails = list(acme.employees.order_by("pk").values_list("email", flat=True)[:2])
+    code = acme.projects.filter(active=True).order_by("code").values_list("code", flat=True).first()
+    closed = acme.projects.get(active=False).code
+    iso = day.isoformat()
+    good = {"employee_email": emails[0], "date": iso, "project_code": code, "hours": "7.5", "billable": "yes", "activity": "Development", "note": ""}
+    broken = [
+        {"employee_email": "nobody@acme.example"},
+        {"employee_email": ""},
+        {"employee_email": emails[1].upper()},
+        {"project_code": "NOPE"},
+        {"project_code": closed},
+        {"project_code": code.lower()},
+        {"date": "2026-02-30"},
+        {"date": "01.02.2024"},
+        {"date": (datetime.date.today() + datetime.timedelta(days=3)).isoformat()},
+        {"date": f"{iso} 00:00:00"},
+        {"date": ""},
+        {"hours": "abc"},
+        {"hours": "0"},
+        {"hours": "25"},
+        {"hours": "7.3"},
+        {"hours": "7,75"},
+        {"hours": ""},
+        {"billable": "maybe"},
+        {"billable": "TRUE"},
+        {"billable": ""},
+        {"activity": "coding"},
+        {"activity": "meeting"},
+        {"activity": ""},
+        {"note": "x" * 201},
+        {"note": "  spaced  "},
+        {"employee_email": "nobody@acme.example", "hours": "99", "activity": "?"},
+    ]
+    rows = []
+    for change in broken:
+        rows.append(good)
+        rows.append({**good, **change})
+    return rows
+
+
+def fresh_form_result(spec, context, scope, raw):
+    """What one new Django form per row makes of ``raw``: the behaviour the reused form must keep."""
+    form = spec.get_form(context, data=raw)
+    if form.is_valid():
+        return spec.to_model_values(form.cleaned_data, scope), {}
+    return None, {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+
+
+def test_reused_row_form_cleans_every_row_exactly_like_a_fresh_form(acme, workday):
+    spec = get_spec(SPEC)
+    validator = RowValidator(spec, acme)
+    rows = timesheet_rows(acme, workday)
+    expected = [fresh_form_result(spec, validator.context, acme, raw) for raw in rows]
+    actual = [validator.clean(raw) for raw in rows]
+    assert actual == expected
+    assert sum(1 for values, _errors in actual if values is None) >= 15
+
+
+def test_a_locked_day_is_refused_by_the_reused_form_as_by_a_fresh_one(acme, workday):
+    acme.lock_date = workday
+    acme.save()
+    spec = get_spec(SPEC)
+    validator = RowValidator(spec, acme)
+    rows = timesheet_rows(acme, workday)
+    assert [validator.clean(raw) for raw in rows] == [fresh_form_result(spec, validator.context, acme, raw) for raw in rows]
+    assert validator.clean(rows[0])[1] == {"date": [f"Entries up to {workday.isoformat()} are locked."]}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "text",
+        "",
+        0,
+        42,
+        1.5,
+        True,
+        None,
+        datetime.date(2026, 1, 5),
+        datetime.datetime(2026, 1, 5, 8, 30, 15, 123456, tzinfo=datetime.UTC),
+        datetime.time(8, 30),
+        datetime.timedelta(hours=7, minutes=30),
+        decimal.Decimal("7.50"),
+        decimal.Decimal("0.25"),
+        uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        [1, "a"],
+    ],
+)
+def test_stored_values_are_encoded_exactly_as_djangos_json_encoder_does(value):
+    assert encode_values({"v": value}) == json.loads(json.dumps({"v": value}, cls=DjangoJSONEncoder))
+
+
+def test_set_based_update_writes_each_rows_own_values(acme, workday, alice):
+    project = Project.objects.filter(tenant=acme).order_by("pk").first()
+    employees = list(acme.employees.order_by("pk")[:3])
+    batch = UploadBatch.objects.create(owner_id=alice.session["_auth_user_id"], spec=SPEC)
+    entries = Entry.objects.bulk_create(
+        [Entry(tenant=acme, employee=e, date=workday, project=project, hours=1, activity="Admin") for e in employees]
+    )
+    entries = list(Entry.objects.filter(pk__in=[e.pk for e in entries]).order_by("pk"))
+    for n, entry in enumerate(entries):
+        entry.hours = decimal.Decimal("1.25") * (n + 1)
+        entry.note = f"note “{n}” '; --"
+        entry.billable = n % 2 == 0
+        entry.upload_batch_id = batch.pk if n else None
+    update_rows(Entry, entries, ["hours", "note", "billable", "upload_batch"])
+    stored = list(Entry.objects.filter(pk__in=[e.pk for e in entries]).order_by("pk").values_list("hours", "note", "billable", "upload_batch"))
+    assert stored == [
+        (decimal.Decimal("1.25"), "note “0” '; --", True, None),
+        (decimal.Decimal("2.50"), "note “1” '; --", False, batch.pk),
+        (decimal.Decimal("3.75"), "note “2” '; --", True, batch.pk),
+    ]
+
+
+def test_set_based_update_writes_json_and_clears_it(alice, demo):
+    batch = UploadBatch.objects.create(owner_id=alice.session["_auth_user_id"], spec=SPEC)
+    rows = UploadRow.objects.bulk_create([UploadRow(batch=batch, row_number=n, values={"a": str(n)}, previous={"x": 1}) for n in (2, 3)])
+    rows = list(UploadRow.objects.filter(batch=batch).order_by("row_number"))
+    rows[0].errors, rows[0].previous = {"hours": ["Too “many”."]}, None
+    rows[1].errors, rows[1].previous = {}, {"hours": "7.50", "nested": {"k": [1, 2]}}
+    update_rows(UploadRow, rows, ["errors", "previous"])
+    stored = list(UploadRow.objects.filter(batch=batch).order_by("row_number").values_list("errors", "previous", "values"))
+    assert stored == [({"hours": ["Too “many”."]}, None, {"a": "2"}), ({}, {"hours": "7.50", "nested": {"k": [1, 2]}}, {"a": "3"})]

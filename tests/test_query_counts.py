@@ -1,0 +1,121 @@
+"""The shape of the work: validating and applying cost a fixed number of queries per chunk, never one per row."""
+
+import datetime
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from bulkupload import services
+from bulkupload.models import UploadBatch
+from bulkupload.spec import get_spec
+from project.timesheets.models import Employee, Entry, Project
+
+from .helpers import SPEC, Wizard, xlsx_file
+
+
+@pytest.fixture
+def roster(acme):
+    emails = list(Employee.objects.filter(tenant=acme).order_by("pk").values_list("email", flat=True))
+    codes = list(Project.objects.filter(tenant=acme, active=True).order_by("code").values_list("code", flat=True))
+    return emails, codes
+
+
+def timesheet(count, roster, *, hours=0.5, note="n"):
+    """``count`` rows with distinct keys: every employee on every project, a day back each 950 rows."""
+    emails, codes = roster
+    start = datetime.date.today() - datetime.timedelta(days=30)
+    per_day = len(emails) * len(codes)
+    return [
+        [emails[i % len(emails)], start - datetime.timedelta(days=i // per_day), codes[(i // len(emails)) % len(codes)], hours, "no", "Admin", note]
+        for i in range(count)
+    ]
+
+
+def queries_to_stage(user, content):
+    batch = services.create_batch(get_spec(SPEC), user)
+    upload = io.BytesIO(content)
+    with CaptureQueriesContext(connection) as captured:
+        services.stage_upload(batch, upload, name="entries.xlsx")
+    return batch, len(captured)
+
+
+def queries_to_apply(batch):
+    with CaptureQueriesContext(connection) as captured:
+        services.apply_batch(batch.pk)
+    return len(captured)
+
+
+def alice_user():
+    return get_user_model().objects.get(username="alice")
+
+
+def test_uploading_1000_new_rows_takes_as_many_queries_as_100(demo, roster):
+    small, small_queries = queries_to_stage(alice_user(), xlsx_file(timesheet(100, roster)))
+    large, large_queries = queries_to_stage(alice_user(), xlsx_file(timesheet(1000, roster)))
+    assert (small.new_count, large.new_count) == (100, 1000)
+    assert large_queries == small_queries
+
+
+def test_confirming_1000_new_rows_takes_as_many_queries_as_100(demo, roster):
+    small, _ = queries_to_stage(alice_user(), xlsx_file(timesheet(100, roster)))
+    small_queries = queries_to_apply(small)
+    Entry.objects.all().delete()
+    large, _ = queries_to_stage(alice_user(), xlsx_file(timesheet(1000, roster)))
+    large_queries = queries_to_apply(large)
+    assert Entry.objects.count() == 1000
+    assert large_queries == small_queries
+
+
+def test_updating_1000_rows_takes_as_many_queries_as_100(demo, roster):
+    counts = {}
+    for size in (100, 1000):
+        Entry.objects.all().delete()
+        first, _ = queries_to_stage(alice_user(), xlsx_file(timesheet(size, roster)))
+        services.apply_batch(first.pk)
+        again, stage_queries = queries_to_stage(alice_user(), xlsx_file(timesheet(size, roster, hours=0.75, note="changed")))
+        assert again.update_count == size
+        counts[size] = (stage_queries, queries_to_apply(again))
+        assert UploadBatch.objects.get(pk=again.pk).updated_count == size
+    assert counts[1000] == counts[100]
+
+
+def test_queries_grow_by_a_fixed_number_per_chunk_not_per_row(demo, roster, settings):
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "CHUNK_SIZE": 100}
+    one_chunk, one_chunk_queries = queries_to_stage(alice_user(), xlsx_file(timesheet(100, roster)))
+    ten_chunks, ten_chunks_queries = queries_to_stage(alice_user(), xlsx_file(timesheet(1000, roster)))
+    assert ten_chunks.new_count == 1000
+    per_chunk = (ten_chunks_queries - one_chunk_queries) / 9
+    assert per_chunk <= 4
+    apply_one = queries_to_apply(one_chunk)
+    Entry.objects.all().delete()
+    apply_ten = queries_to_apply(ten_chunks)
+    assert (apply_ten - apply_one) / 9 <= 4
+
+
+def test_revalidating_every_row_takes_as_many_queries_for_1000_rows_as_for_100(demo, roster):
+    small, _ = queries_to_stage(alice_user(), xlsx_file(timesheet(100, roster)))
+    large, _ = queries_to_stage(alice_user(), xlsx_file(timesheet(1000, roster)))
+    captured = {}
+    for batch in (small, large):
+        with CaptureQueriesContext(connection) as queries:
+            services.validate_batch(batch)
+        captured[batch.total_rows] = len(queries)
+    assert captured[1000] == captured[100]
+
+
+def test_preview_page_of_1000_rows_costs_what_a_page_of_100_does_and_counts_nothing(alice, roster):
+    costs = {}
+    for size in (100, 1000):
+        wizard = Wizard(alice).start()
+        wizard.upload(xlsx_file(timesheet(size, roster)))
+        with CaptureQueriesContext(connection) as queries:
+            response = wizard.preview(page=2)
+        assert response.status_code == 200
+        assert 'id="row-52"' in response.content.decode()
+        row_counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and "uploadrow" in q["sql"].lower()]
+        assert row_counts == []
+        costs[size] = len(queries)
+    assert costs[1000] == costs[100]
