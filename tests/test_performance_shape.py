@@ -23,7 +23,15 @@ def timesheet_rows(acme, day):
     code = acme.projects.filter(active=True).order_by("code").values_list("code", flat=True).first()
     closed = acme.projects.get(active=False).code
     iso = day.isoformat()
-    good = {"employee_email": emails[0], "date": iso, "project_code": code, "hours": "7.5", "billable": "yes", "activity": "Development", "note": ""}
+    good = {
+        "employee_email": emails[0],
+        "date": iso,
+        "project_code": code,
+        "hours": "7.5",
+        "billable": "yes",
+        "activity": "Development",
+        "note": "",
+    }
     broken = [
         {"employee_email": "nobody@acme.example"},
         {"employee_email": ""},
@@ -125,7 +133,9 @@ def test_set_based_update_writes_each_rows_own_values(acme, workday, alice):
         entry.billable = n % 2 == 0
         entry.upload_batch_id = batch.pk if n else None
     update_rows(Entry, entries, ["hours", "note", "billable", "upload_batch"])
-    stored = list(Entry.objects.filter(pk__in=[e.pk for e in entries]).order_by("pk").values_list("hours", "note", "billable", "upload_batch"))
+    stored = list(
+        Entry.objects.filter(pk__in=[e.pk for e in entries]).order_by("pk").values_list("hours", "note", "billable", "upload_batch")
+    )
     assert stored == [
         (decimal.Decimal("1.25"), "note “0” '; --", True, None),
         (decimal.Decimal("2.50"), "note “1” '; --", False, batch.pk),

@@ -29,7 +29,15 @@ def timesheet(count, roster, *, hours=0.5, note="n"):
     start = datetime.date.today() - datetime.timedelta(days=30)
     per_day = len(emails) * len(codes)
     return [
-        [emails[i % len(emails)], start - datetime.timedelta(days=i // per_day), codes[(i // len(emails)) % len(codes)], hours, "no", "Admin", note]
+        [
+            emails[i % len(emails)],
+            start - datetime.timedelta(days=i // per_day),
+            codes[(i // len(emails)) % len(codes)],
+            hours,
+            "no",
+            "Admin",
+            note,
+        ]
         for i in range(count)
     ]
 
