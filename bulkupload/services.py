@@ -98,6 +98,7 @@ def stage_upload(
             UploadRow.objects.bulk_create(rows)
             total += len(rows)
             progress.advance(len(rows))
+            progress.advance(len(rows))
         if not total:
             raise FileRejected(_("The file has a header but no data rows."), file=name, sheet=table.sheet)
         old_file = batch.source_file.name
@@ -193,6 +194,7 @@ def validate_batch(batch: UploadBatch, *, row_ids: list[int] | None = None) -> U
         for chunk in _chunks(rows.only("id", "values")):
             _record_results(spec, chunk, validator.validate_chunk([row.values for row in chunk]))
             update_rows(UploadRow, chunk, RESULT_FIELDS)
+            progress.advance(len(chunk))
             progress.advance(len(chunk))
         _finish_validation(batch, spec, scope)
     return batch
@@ -370,6 +372,7 @@ def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: 
         update_rows(model, updates, kept_fields)
         update_rows(UploadRow, rows, ["outcome", "target_pk", "previous"])
         progress.advance(len(rows))
+        progress.advance(len(rows))
     return counts
 
 
@@ -460,3 +463,14 @@ def purge_abandoned(*, older_than: datetime.timedelta | None = None) -> list[Upl
         UploadBatch.objects.filter(pk__in=[b.pk for b in stale], status__in=[UploadBatch.Status.DRAFT, UploadBatch.Status.READY]).delete()
         transaction.on_commit(lambda: [_delete_file(name) for name in files])
     return stale
+
+
+def discard_batch(batch_id: Any) -> None:
+    """Delete an upload that was never applied, with its file (a command-line import that could not read its file)."""
+    with transaction.atomic():
+        batch = UploadBatch.objects.select_for_update().filter(pk=batch_id).exclude(status=UploadBatch.Status.APPLIED).first()
+        if batch is None:
+            return
+        name = batch.source_file.name
+        batch.delete()
+        transaction.on_commit(lambda: _delete_file(name) if name else None)
