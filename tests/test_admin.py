@@ -1,0 +1,265 @@
+"""The admin: upload history read-only with a rollback action, and the Entry admin's upload button and export."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client
+from django.urls import reverse
+from openpyxl import load_workbook
+
+from bulkupload import services
+from bulkupload.models import UploadBatch
+from bulkupload.spec import get_spec
+from project.timesheets.models import Entry, Membership
+
+from .conftest import login
+from .helpers import HEADER, SPEC, xlsx_file
+
+BATCHES = reverse("admin:bulkupload_uploadbatch_changelist")
+ENTRIES = reverse("admin:timesheets_entry_changelist")
+UPLOAD = reverse("admin:timesheets_entry_bulkupload_start")
+
+
+def rows_for(people, day, hours=(7.5, 4, 8)):
+    e, p = people["emails"], people["codes"]
+    return [
+        [e[0], day, p[0], hours[0], "yes", "Development", "Sprint work"],
+        [e[1], day, p[1], hours[1], "no", "Meeting", ""],
+        [e[2], day, p[0], hours[2], "yes", "Support", "Hotline"],
+    ]
+
+
+def apply_rows(rows, *, skip_invalid=False) -> UploadBatch:
+    alice = get_user_model().objects.get(username="alice")
+    batch = services.create_batch(get_spec(SPEC), alice)
+    services.stage_upload(batch, io.BytesIO(xlsx_file(rows)), name="march.xlsx")
+    return services.apply_batch(batch.pk, skip_invalid=skip_invalid)[0]
+
+
+def staff(acme, *codenames: str) -> Client:
+    """A staff member of Acme with exactly these permissions."""
+    user = get_user_model().objects.create_user("carol", password="x", is_staff=True)
+    Membership.objects.create(user=user, tenant=acme)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return login("carol")
+
+
+@pytest.fixture
+def admin(demo) -> Client:
+    return login("admin")
+
+
+def act(client: Client, url: str, action: str, objects, **extra):
+    return client.post(url, {"action": action, ACTION_CHECKBOX_NAME: [str(o.pk) for o in objects], **extra})
+
+
+# --- upload history --------------------------------------------------------------------
+
+
+def test_batch_list_shows_owner_spec_file_status_and_counts_with_filters(admin, acme_people, workday):
+    batch = apply_rows(rows_for(acme_people, workday))
+
+    page = admin.get(BATCHES).content.decode()
+    applied = admin.get(BATCHES, {"status__exact": "applied", "spec": SPEC}).content.decode()
+    drafts = admin.get(BATCHES, {"status__exact": "draft"}).content.decode()
+
+    for text in ("march.xlsx", "alice", SPEC, "Applied", "Owner", "Upload type", "Total rows", "Created count"):
+        assert text in page
+    assert str(batch.pk) in applied
+    assert str(batch.pk) not in drafts
+
+
+def test_nobody_edits_upload_history_by_hand(admin, acme_people, workday):
+    batch = apply_rows(rows_for(acme_people, workday))
+    change_url = reverse("admin:bulkupload_uploadbatch_change", args=[batch.pk])
+
+    page = admin.get(change_url)
+    posted = admin.post(change_url, {"status": "draft"})
+
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert posted.status_code == 403
+    assert admin.get(reverse("admin:bulkupload_uploadbatch_add")).status_code == 403
+    assert "delete_selected" not in admin.get(BATCHES).content.decode()
+    batch.refresh_from_db()
+    assert batch.status == UploadBatch.Status.APPLIED
+
+
+def test_rows_are_shown_read_only_with_their_errors_and_outcome(admin, acme_people, workday):
+    batch = apply_rows(rows_for(acme_people, workday, hours=(7.5, 4, 30)), skip_invalid=True)
+    detail = admin.get(reverse("admin:bulkupload_uploadbatch_change", args=[batch.pk])).content.decode()
+    link = re.search(r'href="([^"]*uploadrow/\?batch__id__exact=[^"]+)"', detail).group(1)
+
+    rows = admin.get(link.replace("&amp;", "&")).content.decode()
+
+    assert "Hours must be at most 24." in rows
+    assert rows.count("Created") >= 2 and "Skipped" in rows
+    assert 'name="_save"' not in admin.get(reverse("admin:bulkupload_uploadrow_change", args=[batch.rows.first().pk])).content.decode()
+
+
+# --- rollback action ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def updated_batch(acme, acme_people, workday):
+    """A first batch creates three entries; the second updates row 3's entry and creates one more."""
+    apply_rows(rows_for(acme_people, workday))
+    before = sorted(Entry.objects.values_list("pk", "hours", "note"))
+    e, p = acme_people["emails"], acme_people["codes"]
+    second = apply_rows([[e[1], workday, p[1], 5, "no", "Meeting", "more"], [e[1], workday, p[0], 1, "no", "Admin", "new"]])
+    return second, before
+
+
+def test_roll_back_selected_batches_restores_the_entries(admin, updated_batch):
+    second, before = updated_batch
+
+    response = act(admin, BATCHES, "rollback_selected", [second])
+
+    assert response.status_code == 302
+    assert sorted(Entry.objects.values_list("pk", "hours", "note")) == before
+    second.refresh_from_db()
+    assert second.status == UploadBatch.Status.ROLLED_BACK
+    assert "Rolled back 1 batch." in admin.get(BATCHES).content.decode()
+
+
+def test_roll_back_asks_first_when_entries_changed_since_naming_the_rows(admin, updated_batch, acme_people):
+    second, before = updated_batch
+    Entry.objects.filter(note="more").update(note="edited by hand")
+
+    asked = act(admin, BATCHES, "rollback_selected", [second])
+
+    page = asked.content.decode()
+    assert asked.status_code == 200
+    assert "Row 2 was changed after this upload" in page
+    assert "Yes, roll back anyway" in page and "breadcrumbs" in page
+    assert Entry.objects.filter(note="edited by hand").exists()  # nothing happened yet
+
+    confirmed = act(admin, BATCHES, "rollback_selected", [second], force=[str(second.pk)], confirm_rollback="yes")
+
+    assert confirmed.status_code == 302
+    assert sorted(Entry.objects.values_list("pk", "hours", "note")) == before
+
+
+def test_rolling_back_twice_does_nothing_the_second_time(admin, updated_batch):
+    second, before = updated_batch
+    act(admin, BATCHES, "rollback_selected", [second])
+
+    act(admin, BATCHES, "rollback_selected", [second])
+
+    assert "1 batch was not applied (or already rolled back); nothing was done to it." in admin.get(BATCHES).content.decode()
+    assert sorted(Entry.objects.values_list("pk", "hours", "note")) == before
+
+
+def test_roll_back_is_refused_without_the_change_permission(acme, updated_batch):
+    second, _before = updated_batch
+    viewer = staff(acme, "view_uploadbatch")
+
+    listing = viewer.get(BATCHES).content.decode()
+    act(viewer, BATCHES, "rollback_selected", [second])
+
+    assert "rollback_selected" not in listing
+    second.refresh_from_db()
+    assert second.status == UploadBatch.Status.APPLIED
+
+
+# --- the Entry admin: upload button and export ------------------------------------------------
+
+
+def test_the_upload_button_shows_for_staff_who_may_add_and_change_entries(acme):
+    editor = staff(acme, "view_entry", "add_entry", "change_entry")
+
+    assert "Upload spreadsheet" in editor.get(ENTRIES).content.decode()
+    assert editor.get(UPLOAD).status_code == 200
+
+
+@pytest.mark.parametrize("codenames", [("view_entry", "change_entry"), ("view_entry", "add_entry"), ("view_entry",)])
+def test_the_upload_button_and_wizard_are_refused_without_add_and_change(acme, codenames):
+    limited = staff(acme, *codenames)
+
+    assert "Upload spreadsheet" not in limited.get(ENTRIES).content.decode()
+    assert limited.get(UPLOAD).status_code == 403
+    assert limited.post(UPLOAD).status_code == 403
+    assert UploadBatch.objects.count() == 0
+
+
+def test_the_admin_upload_runs_the_wizard_in_the_admin_look(admin, acme, acme_people, workday):
+    start = admin.get(UPLOAD).content.decode()
+    assert 'class="breadcrumbs"' in start and "Entries" in start and "Download the template" in start
+
+    created = admin.post(UPLOAD)
+    upload_url = created["Location"]
+    assert upload_url.startswith("/admin/timesheets/entry/upload/") and upload_url.endswith("/upload/")
+    prefix = "bulkupload_" + upload_url.split("/")[-3]
+    file = io.BytesIO(xlsx_file(rows_for(acme_people, workday)))
+    file.name = "march.xlsx"
+
+    previewed = admin.post(upload_url, {f"{prefix}-current_step": "upload", "upload-file": file})
+    preview_url = previewed["Location"]
+    preview = admin.get(preview_url).content.decode()
+    to_confirm = admin.post(preview_url, {f"{prefix}-current_step": "preview"})
+    confirm_page = admin.get(to_confirm["Location"]).content.decode()
+    done = admin.post(to_confirm["Location"], {f"{prefix}-current_step": "confirm", "confirm-overwrite": "on"})
+
+    assert preview_url.startswith("/admin/timesheets/entry/upload/") and preview_url.endswith("/preview/")
+    assert 'class="breadcrumbs"' in preview and 'data-count="new">3<' in preview
+    assert 'class="breadcrumbs"' in confirm_page
+    assert done["Location"] == ENTRIES
+    assert Entry.objects.filter(tenant=acme).count() == 3
+    assert "3 created, 0 updated, 0 skipped." in admin.get(ENTRIES).content.decode()
+
+
+def test_export_selected_writes_the_template_format(admin, acme_people, workday):
+    apply_rows(rows_for(acme_people, workday))
+    chosen = list(Entry.objects.order_by("pk")[:2])
+
+    response = act(admin, ENTRIES, "export_selected_as_spreadsheet", chosen)
+
+    assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    sheet = load_workbook(io.BytesIO(response.content), read_only=True).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert list(rows[0]) == HEADER
+    assert len(rows) == 3
+
+
+def test_export_is_offered_with_the_view_permission_only(acme, acme_people, workday):
+    apply_rows(rows_for(acme_people, workday))
+    viewer = staff(acme, "view_entry")
+
+    response = act(viewer, ENTRIES, "export_selected_as_spreadsheet", Entry.objects.all())
+
+    assert response.status_code == 200 and response.content.startswith(b"PK")
+
+
+def test_export_is_refused_without_any_entry_permission(acme, acme_people, workday):
+    apply_rows(rows_for(acme_people, workday))
+    outsider = staff(acme, "view_uploadbatch")
+
+    response = act(outsider, ENTRIES, "export_selected_as_spreadsheet", Entry.objects.all())
+
+    assert response.status_code == 403
+
+
+def test_fixing_a_row_in_the_admin_preview_stays_in_the_admin(admin, acme, acme_people, workday):
+    created = admin.post(UPLOAD)
+    upload_id = created["Location"].split("/")[-3]
+    file = io.BytesIO(xlsx_file(rows_for(acme_people, workday, hours=(7.5, 4, 30))))
+    file.name = "march.xlsx"
+    admin.post(created["Location"], {f"bulkupload_{upload_id}-current_step": "upload", "upload-file": file})
+    batch = UploadBatch.objects.get(pk=upload_id)
+    bad = batch.rows.get(status="invalid")
+    preview = admin.get(reverse("admin:timesheets_entry_bulkupload_wizard", args=[upload_id, "preview"])).content.decode()
+    fix_url = reverse("admin:timesheets_entry_bulkupload_fix", args=[upload_id])
+    assert f'action="{fix_url}"' in preview
+
+    cells = {f"fix-0-{key}": value for key, value in bad.values.items()} | {"fix-0-hours": "8"}
+    management = {"fix-TOTAL_FORMS": 1, "fix-INITIAL_FORMS": 1, "fix-MIN_NUM_FORMS": 0, "fix-MAX_NUM_FORMS": 500}
+    response = admin.post(fix_url, {**management, "fix-0-row": bad.pk, **cells})
+
+    assert response["Location"].startswith(reverse("admin:timesheets_entry_bulkupload_wizard", args=[upload_id, "preview"]))
+    batch.refresh_from_db()
+    assert batch.invalid_count == 0
