@@ -1,0 +1,118 @@
+"""Export → edit in a spreadsheet → upload: exactly the edited rows are updates, the rest unchanged."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.management import call_command
+from django.urls import reverse
+from openpyxl import load_workbook
+
+from bulkupload import workbook
+from bulkupload.spec import get_spec
+from project.timesheets.models import Employee, Entry, Project
+
+from .conftest import login
+from .helpers import HEADER, SPEC, Wizard
+
+
+@pytest.fixture
+def five_entries(acme, acme_people, workday):
+    """Five Acme entries, one with a note that looks like a formula."""
+    e, p = acme_people["emails"], acme_people["codes"]
+    people = {x.email: x for x in Employee.objects.filter(tenant=acme, email__in=e)}
+    projects = {x.code: x for x in Project.objects.filter(tenant=acme, code__in=p)}
+    for email, code, hours, billable, activity, note in [
+        (e[0], p[0], "7.25", True, "Development", "=SUM(A1:A2)"),
+        (e[1], p[1], "4", False, "Meeting", ""),
+        (e[2], p[0], "8", True, "Support", "Hotline"),
+        (e[0], p[1], "0.5", False, "Admin", "Timesheets"),
+        (e[1], p[0], "2", True, "Design", "Mockups"),
+    ]:
+        Entry.objects.create(
+            tenant=acme,
+            employee=people[email],
+            project=projects[code],
+            date=workday,
+            hours=Decimal(hours),
+            billable=billable,
+            activity=activity,
+            note=note,
+        )
+    return Entry.objects.filter(tenant=acme).order_by("pk")
+
+
+def edit_two_rows(content: bytes) -> bytes:
+    """What a person does in Excel: change the hours of row 2 and the note of row 4, save."""
+    book = load_workbook(io.BytesIO(content))
+    sheet = book.worksheets[0]
+    header = [cell.value for cell in sheet[1]]
+    sheet.cell(row=2, column=header.index("Hours") + 1).value = "6.5"
+    sheet.cell(row=4, column=header.index("Note") + 1).value = "Hotline, evening"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def values(entries) -> list[tuple]:
+    return [(e.pk, e.hours, e.billable, e.activity, e.note, e.date) for e in entries]
+
+
+def test_admin_export_edit_two_rows_upload_gives_exactly_two_updates(five_entries):
+    before = values(five_entries)
+    admin = login("admin")
+    exported = admin.post(
+        reverse("admin:timesheets_entry_changelist"),
+        {"action": "export_selected_as_spreadsheet", ACTION_CHECKBOX_NAME: [str(e.pk) for e in five_entries]},
+    )
+
+    wizard = Wizard(login("alice")).start()
+    wizard.upload(edit_two_rows(exported.content), "edited.xlsx")
+
+    batch = wizard.batch()
+    assert (batch.new_count, batch.update_count, batch.unchanged_count, batch.invalid_count) == (0, 2, 3, 0)
+    preview = wizard.preview(status="update").content.decode()
+    assert "6.5" in preview and "Hotline, evening" in preview
+
+    wizard.to_confirm()
+    wizard.confirm()
+    after = values(five_entries.all())
+    changed = [new for old, new in zip(before, after, strict=True) if old != new]
+    assert len(changed) == 2
+    assert Decimal("6.50") in [hours for _pk, hours, *_rest in changed]
+    assert "Hotline, evening" in [note for _pk, _hours, _billable, _activity, note, _date in changed]
+
+
+def test_an_untouched_export_uploads_as_all_unchanged(five_entries):
+    content = workbook.export_workbook(get_spec(SPEC), five_entries)
+
+    wizard = Wizard(login("alice")).start()
+    wizard.upload(content, "untouched.xlsx")
+
+    batch = wizard.batch()
+    assert (batch.new_count, batch.update_count, batch.unchanged_count, batch.invalid_count) == (0, 0, 5, 0)
+
+
+def test_the_export_keeps_formula_like_text_as_text_with_the_template_header(five_entries):
+    sheet = load_workbook(io.BytesIO(workbook.export_workbook(get_spec(SPEC), five_entries))).worksheets[0]
+
+    assert [cell.value for cell in sheet[1]] == HEADER
+    assert sheet.cell(row=2, column=7).value == "=SUM(A1:A2)"
+    assert sheet.cell(row=2, column=7).data_type == "s"
+    assert sheet.cell(row=2, column=4).value == "7.25"
+    assert sheet.freeze_panes == "A2"
+
+
+def test_command_line_export_edit_and_import_updates_exactly_two(five_entries, tmp_path):
+    exported = tmp_path / "entries.xlsx"
+    call_command("bulkupload", "export", SPEC, "--user", "alice", "-o", str(exported), stdout=io.StringIO())
+    edited = tmp_path / "edited.xlsx"
+    edited.write_bytes(edit_two_rows(exported.read_bytes()))
+    out = io.StringIO()
+
+    call_command("bulkupload", "import", SPEC, str(edited), "--user", "alice", stdout=out, stderr=io.StringIO())
+
+    assert out.getvalue().strip().endswith(": 0 created, 2 updated, 3 unchanged, 0 skipped.")
