@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import expect
 
@@ -130,3 +131,27 @@ def test_own_headers_mapped_with_the_keyboard_alone(page, steps, acme_people, wo
     page.keyboard.press("Enter")
     expect(page.locator('[data-count="created"]')).to_have_text("2")
     steps.check("receipt")
+
+
+@pytest.mark.parametrize("browser_locale", ["de-DE"])
+def test_german_pages_are_translated(page, steps, acme_people, workday, tmp_path):
+    e, p = acme_people["emails"], acme_people["codes"]
+    mine = tmp_path / "stunden.csv"
+    mine.write_bytes(csv_file([[e[0], workday, p[0], 7.5, "Development"]], header=["E-Mail", "Datum", "Projekt", "Std", "Activity"]))
+    page.goto("/accounts/login/")
+    page.get_by_label("Benutzername").fill("alice")
+    page.get_by_label("Passwort").fill(PASSWORD)
+    page.get_by_role("button", name="Anmelden").click()
+    page.get_by_role("navigation", name="Hauptmenü").get_by_role("link", name="Uploads").click()
+    expect(page.get_by_role("heading", name="Meine Uploads")).to_be_visible()
+    steps.check("de-uploads")
+    page.get_by_role("button", name="Neuen Upload starten").first.click()
+    page.get_by_label("Tabelle").set_input_files(str(mine))
+    page.get_by_role("button", name="Hochladen und prüfen").click()
+    expect(page.get_by_text(re.compile("Wählen Sie, wohin jede gehört"))).to_be_visible()
+    steps.check("de-columns")
+    page.get_by_label("Std").select_option("hours")
+    page.get_by_role("button", name="Diese Spalten verwenden").click()
+    expect(page.locator('[data-count="new"]')).to_have_text("1")
+    expect(page.locator("table.preview")).to_contain_text("7,5")  # numbers follow the locale
+    steps.check("de-preview")
