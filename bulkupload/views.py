@@ -136,6 +136,9 @@ class UploadWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
 
     def get(self, *args: Any, **kwargs: Any) -> HttpResponse:
         step = kwargs.get("step")
+        if step == self.done_step_name:
+            # Applying happens only on the confirm POST; a GET (prefetch, reload) never writes.
+            return redirect(self.get_step_url("confirm"))
         if step in STEPS and step != "upload" and not self.batch.is_staged:
             # Not staged yet: the file's columns still need choosing, or there is no file at all.
             first = "columns" if self.batch.needs_columns and self.batch.source_file else "upload"

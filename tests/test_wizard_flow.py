@@ -183,3 +183,13 @@ def test_index_offers_the_template_and_a_new_upload(alice, demo):
     response = alice.get(reverse("bulkupload:index"))
     assert response.status_code == 200
     assert reverse("bulkupload:start", kwargs={"spec": SPEC}) in response.content.decode()
+
+
+def test_getting_the_done_url_never_applies(alice, acme, acme_people, workday):
+    wizard = Wizard(alice).start()
+    wizard.upload(xlsx_file(three_rows(acme_people, workday)))
+    wizard.to_confirm()
+    response = alice.get(wizard.url("done"))
+    assert response.status_code == 302 and response["Location"].endswith("/confirm/")
+    assert Entry.objects.count() == 0
+    assert wizard.batch().status == UploadBatch.Status.READY
