@@ -112,7 +112,11 @@ def test_own_headers_mapped_with_the_keyboard_alone(page, steps, acme_people, wo
     expect(page.get_by_label("Comments")).to_have_value("")
     steps.check("columns-suggested")
 
-    # "Day" was not recognised as the date: choose it with the keyboard.
+    # "Day" was not recognised as the date: continuing is blocked, with the reason announced.
+    tab_to(page, page.get_by_role("button", name="Use these columns"))
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("Choose a file column for the required column “Date”.")
+    steps.check("columns-blocked")
     day = page.get_by_label("Day", exact=True)
     expect(day).to_have_value("")
     tab_to(page, day)
