@@ -14,7 +14,7 @@ import logging
 import zipfile
 from typing import IO, Any
 
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from . import conf, progress, services
@@ -168,7 +168,8 @@ def run_apply(batch_id: Any) -> str:
     except BatchNotReady as exc:
         _fail(batch_id, str(exc), status=Status.READY)
         return "refused"
-    except DatabaseError:
+    except Exception:
+        # One transaction: whatever broke (the database, a bug), nothing was written.
         logger.exception("Applying upload %s failed", batch_id)
         _fail(batch_id, _("Nothing was saved: the import failed part-way and was rolled back. Please try again."), status=Status.READY)
         raise

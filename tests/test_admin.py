@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from bulkupload import services
+from bulkupload import background, services
 from bulkupload.models import UploadBatch
 from bulkupload.spec import get_spec
 from project.timesheets.models import Entry, Membership
@@ -263,3 +263,22 @@ def test_fixing_a_row_in_the_admin_preview_stays_in_the_admin(admin, acme, acme_
     assert response["Location"].startswith(reverse("admin:timesheets_entry_bulkupload_wizard", args=[upload_id, "preview"]))
     batch.refresh_from_db()
     assert batch.invalid_count == 0
+
+
+def test_a_large_admin_upload_shows_its_progress_in_the_admin_look(admin, acme_people, workday, settings):
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 2}
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    created = admin.post(UPLOAD)
+    upload_id = created["Location"].split("/")[-3]
+    file = io.BytesIO(xlsx_file(rows_for(acme_people, workday)))
+    file.name = "march.xlsx"
+    uploaded = admin.post(created["Location"], {f"bulkupload_{upload_id}-current_step": "upload", "upload-file": file})
+    progress_url = reverse("admin:timesheets_entry_bulkupload_progress", args=[upload_id])
+
+    assert admin.get(uploaded["Location"])["Location"] == progress_url
+    page = admin.get(progress_url).content.decode()
+    assert 'class="breadcrumbs"' in page and "Waiting for a worker" in page
+
+    background.run_staging(upload_id, sheet=None, positions=None)
+
+    assert admin.get(progress_url)["Location"] == reverse("admin:timesheets_entry_bulkupload_wizard", args=[upload_id, "preview"])

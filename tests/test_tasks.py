@@ -179,7 +179,7 @@ def test_another_users_progress_page_answers_404(alice, bob, acme_people, workda
     assert bob.get(progress_url(wizard.batch()), {"format": "json"}).status_code == 404
 
 
-def test_a_missing_task_backend_queue_raises_nothing_for_small_files(alice, acme_people, workday, settings):
+def test_small_files_never_touch_the_task_backend(alice, acme_people, workday, settings):
     settings.TASKS = DUMMY  # small files never touch the task backend
     wizard = Wizard(alice).start()
     wizard.run(xlsx_file(large_rows(acme_people, workday, days=1)))
