@@ -11,3 +11,4 @@ class BulkUploadConfig(AppConfig):
     def ready(self) -> None:
         # Like admin.py: every installed app may declare specs in uploads.py.
         autodiscover_modules("uploads")
+        from . import checks  # noqa: F401  (registers the system checks)

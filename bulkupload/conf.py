@@ -12,6 +12,14 @@ DEFAULTS: dict[str, Any] = {
     "MAX_ROWS": 100_000,
     "MAX_COLUMNS": 200,
     "MAX_CELL_LENGTH": 10_000,
+    # Workbooks (.xlsx are zips): checked from the archive's directory before anything is unpacked.
+    "MAX_UNPACKED_SIZE": 200 * 1024 * 1024,
+    "MAX_UNPACKED_PART_SIZE": 150 * 1024 * 1024,
+    "MAX_COMPRESSION_RATIO": 100,
+    "COMPRESSION_RATIO_CHECKED_ABOVE": 1024 * 1024,
+    "MAX_ZIP_PARTS": 2000,
+    # The header is the first well-filled row among this many from the first non-blank one.
+    "HEADER_SEARCH_ROWS": 10,
     # Rows per chunk when staging, validating and applying.
     "CHUNK_SIZE": 1000,
     "PREVIEW_PAGE_SIZE": 50,

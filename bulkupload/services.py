@@ -30,6 +30,7 @@ from .exceptions import BatchNotReady, FileRejected, RollbackConflict
 from .mapping import map_header
 from .models import UploadBatch, UploadRow
 from .reading import Limits, open_table
+from .reading.cells import current_problems, record_problems
 from .spec import StagedRow, UploadSpec, get_spec
 from .validation import (
     DuplicateKeyRule,
@@ -93,7 +94,10 @@ def stage_upload(
         total = 0
         # Each chunk is validated before it is inserted: one write per row, never an update.
         for chunk in itertools.batched(table.rows, conf.get("CHUNK_SIZE")):
-            rows = [UploadRow(batch_id=batch.pk, row_number=number, values=mapping.row_values(cells)) for number, cells in chunk]
+            rows = [
+                UploadRow(batch_id=batch.pk, row_number=number, values=record_problems(mapping.row_values(cells), cells))
+                for number, cells in chunk
+            ]
             _record_results(spec, rows, validator.validate_chunk([row.values for row in rows]))
             UploadRow.objects.bulk_create(rows)
             total += len(rows)
@@ -205,6 +209,9 @@ RESULT_FIELDS = ["errors", "match", "status", "data", "natural_key", "target_pk"
 
 def _record_results(spec: UploadSpec, rows: list[UploadRow], results: list[RowResult]) -> None:
     for row, result in zip(rows, results, strict=True):
+        if problems := current_problems(row.values):
+            # What the reader found (an Excel error, a formula without result, a short row) outranks the form.
+            result.errors, result.values, result.target, result.changes = {**result.errors, **problems}, None, None, {}
         valid = result.values is not None
         row.errors = result.errors
         row.match = row.status = result.match if valid else Status.INVALID

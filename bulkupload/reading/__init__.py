@@ -3,31 +3,55 @@
 One entry, :func:`open_table`; one small module per format behind it. Every
 guard against hostile or broken input lives in this package, and every failure
 is a :class:`~bulkupload.exceptions.FileRejected` with a message for people.
+
+The guards, in the order they run: the file's size; its format from its bytes
+(:mod:`.sniff`); for a workbook, the zip's parts, their declared sizes and
+compression (:mod:`.archive`) before anything is unpacked, then XML parsed only
+through defusedxml (:mod:`.xlsx`); for CSV, the encoding and the delimiter
+(:mod:`.text`). Rows are streamed, never sized from what the file declares, and
+reading stops one row past ``Limits.max_rows``.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
 from django.utils.translation import gettext as _
+from openpyxl.utils import get_column_letter
 
 from .. import conf
 from ..exceptions import FileRejected
-from .cells import cell_text
+from .archive import megabytes
+from .cells import RowCells, cell_text
+from .sniff import CSV, XLSX, identify, sniff_format
 
-__all__ = ["FileRejected", "Limits", "Table", "cell_text", "list_sheets", "open_table", "sniff_format"]
+__all__ = ["CSV", "XLSX", "FileRejected", "Limits", "Table", "cell_text", "list_sheets", "open_table", "sniff_format"]
+
+
+def _setting(name: str):
+    return field(default_factory=lambda: conf.get(name))
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What a file may contain before it is refused; defaults from settings."""
+    """What a file may contain before it is refused; defaults from ``settings.BULKUPLOAD`` (see :mod:`bulkupload.conf`)."""
 
-    max_rows: int = field(default_factory=lambda: conf.get("MAX_ROWS"))
-    max_columns: int = field(default_factory=lambda: conf.get("MAX_COLUMNS"))
-    max_cell_length: int = field(default_factory=lambda: conf.get("MAX_CELL_LENGTH"))
-    header_search_rows: int = 10
+    max_rows: int = _setting("MAX_ROWS")
+    max_columns: int = _setting("MAX_COLUMNS")
+    max_cell_length: int = _setting("MAX_CELL_LENGTH")
+    max_file_size: int = _setting("MAX_FILE_SIZE")
+    #: Workbooks: the parts' declared sizes, unpacked, in total and each.
+    max_unpacked_size: int = _setting("MAX_UNPACKED_SIZE")
+    max_unpacked_part_size: int = _setting("MAX_UNPACKED_PART_SIZE")
+    #: Workbooks: unpacked size over packed size, for parts of at least ``ratio_checked_above`` bytes.
+    max_compression_ratio: int = _setting("MAX_COMPRESSION_RATIO")
+    ratio_checked_above: int = _setting("COMPRESSION_RATIO_CHECKED_ABOVE")
+    max_zip_parts: int = _setting("MAX_ZIP_PARTS")
+    #: The header is looked for in this many rows from the first non-blank one.
+    header_search_rows: int = _setting("HEADER_SEARCH_ROWS")
 
 
 @dataclass
@@ -37,6 +61,8 @@ class Table:
     ``rows`` yields ``(row_number, cells)``: the 1-based row number in the file and
     the cell texts aligned with ``header`` (blank cells are ``""``). Blank rows are
     skipped; reading stops with :class:`FileRejected` past ``Limits.max_rows``.
+    Cells may be :class:`~.cells.ProblemCell` and rows :class:`~.cells.RowCells`
+    with a ``problem``: pass them through :func:`~.cells.record_problems`.
     """
 
     header: list[str]
@@ -47,34 +73,11 @@ class Table:
     format: str = ""
 
 
-XLSX, CSV = "xlsx", "csv"
-
-
-def sniff_format(head: bytes) -> str:
-    """The format from the file's first bytes, not its name."""
-    if head.startswith(b"PK\x03\x04"):
-        return XLSX
-    if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise FileRejected(_("This is an old Excel (.xls) or password-protected workbook. Save it as .xlsx or .csv and upload again."))
-    if not head.strip(b"\xef\xbb\xbf\r\n\t "):
-        raise FileRejected(_("The file is empty."))
-    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise FileRejected(_("This file is neither an Excel workbook (.xlsx) nor a CSV text file."))
-    return CSV
-
-
 def open_table(fileobj: IO[bytes], *, name: str, limits: Limits | None = None, sheet: str | None = None) -> Table:
-    """Open ``fileobj`` (binary, seekable) as a :class:`Table`; of a workbook, ``sheet`` or else the first sheet."""
+    """Open ``fileobj`` (binary, seekable) as a :class:`Table`; of a workbook, ``sheet`` or else the first worksheet."""
     limits = limits or Limits()
-    fileobj.seek(0)
-    head = fileobj.read(2048)
-    fileobj.seek(0)
-    try:
-        kind = sniff_format(head)
-    except FileRejected as exc:
-        exc.file = name
-        raise
-    if kind == XLSX:
+    check_file_size(fileobj, name=name, limits=limits)
+    if identify(fileobj, name=name) == XLSX:
         from .xlsx import open_xlsx
 
         return open_xlsx(fileobj, name=name, limits=limits, sheet=sheet)
@@ -85,57 +88,105 @@ def open_table(fileobj: IO[bytes], *, name: str, limits: Limits | None = None, s
 
 def list_sheets(fileobj: IO[bytes], *, name: str) -> list[str]:
     """The worksheet names of a workbook, in order; ``[]`` for a CSV file."""
-    fileobj.seek(0)
-    head = fileobj.read(2048)
-    fileobj.seek(0)
-    try:
-        kind = sniff_format(head)
-    except FileRejected as exc:
-        exc.file = name
-        raise
-    if kind != XLSX:
+    check_file_size(fileobj, name=name, limits=Limits())
+    if identify(fileobj, name=name) != XLSX:
         return []
     from .xlsx import sheet_names
 
-    return sheet_names(fileobj, name=name)
+    return sheet_names(fileobj, name=name, limits=Limits())
 
 
-def find_header(rows: Iterator[tuple[int, list[str]]], *, limits: Limits, name: str, sheet: str | None = None) -> tuple[int, list[str]]:
-    """The first non-blank row is the header."""
+def check_file_size(fileobj: IO[bytes], *, name: str, limits: Limits) -> None:
+    fileobj.seek(0, 2)
+    size = fileobj.tell()
+    fileobj.seek(0)
+    if size > limits.max_file_size:
+        raise FileRejected(
+            _("The file is %(size)s; at most %(limit)s are allowed.") % {"size": megabytes(size), "limit": megabytes(limits.max_file_size)},
+            file=name,
+        )
+
+
+def build_table(rows: Iterator[tuple[int, list[str]]], *, name: str, limits: Limits, sheet: str | None = None, format: str) -> Table:
+    """Find the header in ``rows`` and stream the data rows below it."""
+    header_row, header, rest = find_header(rows, limits=limits, name=name, sheet=sheet)
+    return Table(
+        header=header,
+        rows=data_rows(rest, width=len(header), limits=limits, name=name, header=header, sheet=sheet, strict_width=format == CSV),
+        file_name=name,
+        header_row=header_row,
+        sheet=sheet,
+        format=format,
+    )
+
+
+def find_header(
+    rows: Iterator[tuple[int, list[str]]], *, limits: Limits, name: str, sheet: str | None = None
+) -> tuple[int, list[str], Iterator[tuple[int, list[str]]]]:
+    """The header row, and the rows after it.
+
+    The header is the first row, among the first ``header_search_rows`` from the
+    first non-blank one, filled more than half as much as the fullest of them: a
+    title above the header ("Timesheets, March") is passed over.
+    """
+    window: list[tuple[int, list[str]]] = []
     for row_number, cells in rows:
-        if any(cells):
-            if len(cells) > limits.max_columns:
-                raise FileRejected(
-                    _("The file has %(count)d columns; at most %(limit)d are allowed.")
-                    % {"count": len(cells), "limit": limits.max_columns},
-                    file=name,
-                    sheet=sheet,
-                    row=row_number,
-                )
-            return row_number, cells
-    raise FileRejected(_("The file has no header row and no data."), file=name, sheet=sheet)
+        if not any(cells):
+            continue
+        if window and row_number >= window[0][0] + limits.header_search_rows:
+            rows = itertools.chain([(row_number, cells)], rows)
+            break
+        window.append((row_number, cells))
+    if not window:
+        raise FileRejected(_("The file has no header row and no data."), file=name, sheet=sheet)
+    filled = [sum(1 for c in cells if c) for _n, cells in window]
+    index = next(i for i, n in enumerate(filled) if n * 2 > max(filled) or n == max(filled))
+    row_number, header = window[index]
+    header = [str(c) for c in header]
+    while header and not header[-1]:
+        header.pop()
+    if len(header) > limits.max_columns:
+        raise FileRejected(
+            _("The file has %(count)d columns; at most %(limit)d are allowed.") % {"count": len(header), "limit": limits.max_columns},
+            file=name,
+            sheet=sheet,
+            row=row_number,
+        )
+    return row_number, header, itertools.chain(window[index + 1 :], rows)
 
 
 def data_rows(
-    rows: Iterator[tuple[int, list[str]]], *, width: int, limits: Limits, name: str, header: list[str], sheet: str | None = None
-) -> Iterator[tuple[int, list[str]]]:
-    """Rows below the header, aligned to ``width``; blank rows skipped, limits enforced."""
+    rows: Iterator[tuple[int, list[str]]],
+    *,
+    width: int,
+    limits: Limits,
+    name: str,
+    header: list[str],
+    sheet: str | None = None,
+    strict_width: bool = False,
+) -> Iterator[tuple[int, RowCells]]:
+    """Rows below the header, aligned to ``width``; blank rows skipped, limits enforced.
+
+    A row with values beyond the header (or, with ``strict_width``, fewer fields
+    than the header: CSV) is marked invalid at that row, not refused.
+    """
     count = 0
     for row_number, cells in rows:
         if not any(cells):
             continue
+        problem = getattr(cells, "problem", "")
         if len(cells) > width:
-            extra = cells[width:]
-            if any(extra):
-                raise FileRejected(
-                    _("This row has values beyond the last header column."),
-                    file=name,
-                    sheet=sheet,
-                    row=row_number,
-                )
+            beyond = [get_column_letter(i + 1) for i in range(width, len(cells)) if cells[i]]
+            if beyond and not problem:
+                problem = _("This row has values beyond the last column of the header, in column %(columns)s.") % {
+                    "columns": ", ".join(beyond[:5])
+                }
             cells = cells[:width]
-        elif len(cells) < width:
-            cells = cells + [""] * (width - len(cells))
+        elif len(cells) < width and strict_width and not problem:
+            problem = _("This row has %(count)d fields but the header has %(width)d: a separator is missing or a quote is not closed.") % {
+                "count": len(cells),
+                "width": width,
+            }
         for index, text in enumerate(cells):
             if len(text) > limits.max_cell_length:
                 raise FileRejected(
@@ -144,7 +195,7 @@ def data_rows(
                     file=name,
                     sheet=sheet,
                     row=row_number,
-                    column=header[index] or None,
+                    column=header[index] or get_column_letter(index + 1),
                 )
         count += 1
         if count > limits.max_rows:
@@ -154,4 +205,7 @@ def data_rows(
                 sheet=sheet,
                 row=row_number,
             )
-        yield row_number, cells
+        out = RowCells(cells)
+        out.extend([""] * (width - len(cells)))
+        out.problem = problem
+        yield row_number, out

@@ -1,5 +1,5 @@
 """CSV text: UTF-8 (with or without BOM), UTF-16 with BOM, or the fallback encoding;
-comma, semicolon or tab, found from the header line."""
+comma, semicolon or tab, found from the header line or a ``sep=`` line."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from django.utils.translation import gettext as _
 
 from .. import conf
 from ..exceptions import FileRejected
-from . import Limits, Table, data_rows, find_header
-from .cells import cell_text, trim_trailing
+from . import CSV, Limits, Table, build_table
+from .cells import cell_text
 
-DELIMITERS = (",", ";", "\t")
+DELIMITERS = (",", ";", "\t", "|")
 
 
 def decode(raw: bytes, *, name: str) -> str:
+    """The file's text: by its byte-order mark, else strict UTF-8, else ``CSV_FALLBACK_ENCODING``."""
     if raw.startswith(codecs.BOM_UTF8):
         encodings = ["utf-8-sig"]
     elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -38,35 +39,37 @@ def decode(raw: bytes, *, name: str) -> str:
 
 
 def sniff_delimiter(first_line: str) -> str:
-    counts = {d: first_line.count(d) for d in DELIMITERS}
+    """The delimiter the header line uses most, outside quotes; comma when none."""
+    outside = "".join(part for index, part in enumerate(first_line.split('"')) if index % 2 == 0)
+    counts = {d: outside.count(d) for d in DELIMITERS}
     best = max(DELIMITERS, key=lambda d: counts[d])
     return best if counts[best] else ","
 
 
 def open_csv(fileobj: IO[bytes], *, name: str, limits: Limits) -> Table:
-    text = decode(fileobj.read(), name=name)
-    lines = text.splitlines()
-    start = 0
-    delimiter = None
-    if lines and lines[0].strip().lower().startswith("sep=") and len(lines[0].strip()) == 5:
-        delimiter = lines[0].strip()[4]
-        start = 1
+    fileobj.seek(0)
+    text = decode(fileobj.read(limits.max_file_size + 1), name=name)
+    skip, delimiter = 0, None
+    first_end = _line_end(text, 0)
+    first = text[:first_end].strip()
+    if first.lower().startswith("sep=") and len(first) == 5:
+        # Excel's hint line: "sep=;" names the delimiter and is not part of the table.
+        delimiter, skip = first[4], 1
     if delimiter is None:
-        first = next((line for line in lines[start:] if line.strip()), "")
-        delimiter = sniff_delimiter(first)
-    rows = _csv_rows(io.StringIO(text), delimiter=delimiter, skip=start, name=name)
-    header_row, header = find_header(rows, limits=limits, name=name)
-    header = trim_trailing(header)
-    return Table(
-        header=header,
-        rows=data_rows(rows, width=len(header), limits=limits, name=name, header=header),
-        file_name=name,
-        header_row=header_row,
-        format="csv",
-    )
+        start = 0
+        while start < len(text) and not text[start : _line_end(text, start)].strip():
+            start = _line_end(text, start) + 1
+        delimiter = sniff_delimiter(text[start : _line_end(text, start)])
+    rows = _csv_rows(io.StringIO(text, newline=""), delimiter=delimiter, skip=skip, name=name, limits=limits)
+    return build_table(rows, name=name, limits=limits, format=CSV)
 
 
-def _csv_rows(stream: io.StringIO, *, delimiter: str, skip: int, name: str) -> Iterator[tuple[int, list[str]]]:
+def _line_end(text: str, start: int) -> int:
+    ends = [i for i in (text.find("\n", start), text.find("\r", start)) if i >= 0]
+    return min(ends) if ends else len(text)
+
+
+def _csv_rows(stream: io.StringIO, *, delimiter: str, skip: int, name: str, limits: Limits) -> Iterator[tuple[int, list[str]]]:
     reader = csv.reader(stream, delimiter=delimiter)
     record = 0
     try:
@@ -77,8 +80,11 @@ def _csv_rows(stream: io.StringIO, *, delimiter: str, skip: int, name: str) -> I
             record += 1
             yield record + skip, [cell_text(v) for v in values]
     except csv.Error as exc:
-        raise FileRejected(
-            _("The CSV text is malformed (%(reason)s).") % {"reason": exc},
-            file=name,
-            row=record + skip + 1,
-        ) from None
+        if "field larger than field limit" in str(exc):
+            message = _('A cell holds more than %(limit)d characters; at most %(max)d are allowed. A quote (") may not be closed.') % {
+                "limit": csv.field_size_limit(),
+                "max": limits.max_cell_length,
+            }
+        else:
+            message = _("The CSV text is malformed (%(reason)s).") % {"reason": exc}
+        raise FileRejected(message, file=name, row=record + skip + 1) from None

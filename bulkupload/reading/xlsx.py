@@ -1,87 +1,223 @@
-"""Excel workbooks (.xlsx), read with openpyxl in read-only mode, values only."""
+"""Excel workbooks (.xlsx): openpyxl (read-only, saved values) opens the workbook; rows are streamed here.
+
+The archive is checked first (:mod:`.archive`). Every XML part is parsed by
+defusedxml, so entity declarations and external references are refused. The
+sheet's rows come from openpyxl's cell parser driven by our own loop, which
+never trusts the declared dimension, never pads rows to a claimed width, keeps
+nothing of rows already read, and sees cell types: error cells and formulas
+without a saved result are marked at their cell, and merged cells are found.
+"""
 
 from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
 from django.utils.translation import gettext as _
+from openpyxl.utils import get_column_letter, range_boundaries
+from openpyxl.worksheet._reader import FORMULA_TAG, ROW_TAG, WorkSheetParser
+from openpyxl.xml.constants import SHEET_MAIN_NS
 
 from ..exceptions import FileRejected
-from . import Limits, Table, data_rows, find_header
-from .cells import cell_text, trim_trailing
+from . import XLSX, Limits, Table, build_table
+from .archive import check_archive
+from .cells import ProblemCell, RowCells, cell_text, error_cell, formula_cell
+
+SHEET_DATA_TAG = f"{{{SHEET_MAIN_NS}}}sheetData"
+MERGE_CELL_TAG = f"{{{SHEET_MAIN_NS}}}mergeCell"
+#: Excel's own limit; a row number beyond it is a damaged or hostile file.
+EXCEL_MAX_ROWS = 1_048_576
+MAX_MERGED_RANGES = 10_000
+
+
+def unsafe_message() -> str:
+    return _("The workbook contains XML entity declarations or external references, which are not allowed; it is refused as unsafe.")
 
 
 def open_xlsx(fileobj: IO[bytes], *, name: str, limits: Limits, sheet: str | None = None) -> Table:
-    workbook = _load(fileobj, name=name)
-    if sheet is not None and sheet not in [ws.title for ws in workbook.worksheets]:
+    workbook = _load(fileobj, name=name, limits=limits)
+    try:
+        titles = [ws.title for ws in workbook.worksheets]
+        if sheet is not None and sheet not in titles:
+            raise FileRejected(_("The workbook has no sheet “%(sheet)s”.") % {"sheet": sheet}, file=name)
+        worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
+        rows = SheetRows(worksheet, workbook, name=name, limits=limits)
+        table = build_table(iter(rows), name=name, limits=limits, sheet=worksheet.title, format=XLSX)
+    except BaseException:
         workbook.close()
-        raise FileRejected(_("The workbook has no sheet “%(sheet)s”.") % {"sheet": sheet}, file=name)
-    return _table(workbook[sheet] if sheet is not None else workbook.worksheets[0], workbook, name=name, limits=limits)
+        raise
+    rows.header_row, rows.header_width = table.header_row, len(table.header)
+    table.rows = _checking_merged(table.rows, rows)
+    return table
 
 
-def sheet_names(fileobj: IO[bytes], *, name: str) -> list[str]:
-    """The names of the workbook's worksheets, in order."""
-    workbook = _load(fileobj, name=name)
+def _checking_merged(data: Iterator[tuple[int, list[str]]], rows: SheetRows) -> Iterator[tuple[int, list[str]]]:
+    # Merged ranges come after the rows in the sheet's XML: known only once every row has been read.
+    yield from data
+    rows.check_merged()
+
+
+def sheet_names(fileobj: IO[bytes], *, name: str, limits: Limits) -> list[str]:
+    """The names of the workbook's worksheets (not chart sheets), in order."""
+    workbook = _load(fileobj, name=name, limits=limits)
     try:
         return [ws.title for ws in workbook.worksheets]
     finally:
         workbook.close()
 
 
-def _load(fileobj: IO[bytes], *, name: str):
+def _load(fileobj: IO[bytes], *, name: str, limits: Limits):
     import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
 
+    check_archive(fileobj, name=name, limits=limits)
     try:
-        with zipfile.ZipFile(fileobj) as archive:
-            names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError):
-        raise FileRejected(_("This file looks like a workbook but is damaged and cannot be opened."), file=name) from None
-    if "xl/workbook.xml" not in names and "xl/workbook.bin" not in names:
-        if "content.xml" in names:
-            raise FileRejected(_("This is an OpenDocument spreadsheet (.ods). Save it as .xlsx or .csv and upload again."), file=name)
-        raise FileRejected(_("This zip file is not an Excel workbook (.xlsx)."), file=name)
-    if "xl/vbaProject.bin" in names:
-        raise FileRejected(_("Workbooks with macros are not accepted. Save it as a plain .xlsx workbook and upload again."), file=name)
-    fileobj.seek(0)
-    try:
-        workbook = openpyxl.load_workbook(fileobj, read_only=True, data_only=True, keep_links=False)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError) as exc:
-        raise FileRejected(
-            _("The workbook cannot be read (%(reason)s).") % {"reason": type(exc).__name__},
-            file=name,
-        ) from None
+        workbook = openpyxl.load_workbook(fileobj, read_only=True, data_only=True, keep_links=False, keep_vba=False)
+    except MemoryError:
+        raise
+    except Exception as exc:  # openpyxl raises a dozen kinds on broken parts, and wraps some in ValueError
+        causes = _causes(exc)
+        if any(isinstance(cause, DefusedXmlException) for cause in causes):
+            raise FileRejected(unsafe_message(), file=name) from None
+        if any(isinstance(cause, (zipfile.BadZipFile, EOFError)) for cause in causes):
+            raise FileRejected(_("This file looks like a workbook but is damaged and cannot be opened."), file=name) from None
+        raise FileRejected(_("The workbook cannot be read (%(reason)s).") % {"reason": type(causes[-1]).__name__}, file=name) from None
     if not workbook.worksheets:
         workbook.close()
         raise FileRejected(_("The workbook has no worksheet."), file=name)
     return workbook
 
 
-def _table(sheet, workbook, *, name: str, limits: Limits) -> Table:
-    # The declared dimension can lie; read what is there.
-    sheet.reset_dimensions()
-    rows = _sheet_rows(sheet, workbook)
-    try:
-        header_row, header = find_header(rows, limits=limits, name=name, sheet=sheet.title)
-    except FileRejected:
-        workbook.close()
-        raise
-    header = trim_trailing(header)
-    return Table(
-        header=header,
-        rows=data_rows(rows, width=len(header), limits=limits, name=name, header=header, sheet=sheet.title),
-        file_name=name,
-        header_row=header_row,
-        sheet=sheet.title,
-        format="xlsx",
-    )
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what caused it, innermost last."""
+    chain = [exc]
+    while (cause := chain[-1].__cause__ or chain[-1].__context__) is not None and len(chain) < 10:
+        chain.append(cause)
+    return chain
 
 
-def _sheet_rows(sheet, workbook) -> Iterator[tuple[int, list[str]]]:
-    try:
-        for row_number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            yield row_number, trim_trailing([cell_text(v) for v in values])
-    finally:
-        workbook.close()
+class _CellParser(WorkSheetParser):
+    """openpyxl's cell parser, keeping what values-only reading loses: errors and formulas without results."""
+
+    def parse_cell(self, element: Any) -> dict[str, Any]:
+        cell = super().parse_cell(element)
+        if cell["data_type"] == "e" and cell["value"] is not None:
+            cell["value"] = error_cell(str(cell["value"]))
+        elif cell["value"] is None and (formula := element.find(FORMULA_TAG)) is not None:
+            cell["value"] = formula_cell("=" + (formula.text or "…"))
+        return cell
+
+
+class SheetRows:
+    """The sheet's rows as ``(row_number, cells)``, streamed; closes the workbook when done.
+
+    ``header_row`` and ``header_width`` are set once the header is known, so that
+    :meth:`check_merged` can report merged cells over the table once the sheet has been read.
+    """
+
+    def __init__(self, worksheet: Any, workbook: Any, *, name: str, limits: Limits) -> None:
+        self.worksheet, self.workbook, self.name, self.limits = worksheet, workbook, name, limits
+        self.header_row: int | None = None
+        self.header_width = 0
+        self.merged: list[str] = []
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        try:
+            yield from self._parse()
+        except FileRejected:
+            raise
+        except MemoryError:
+            raise
+        except DefusedXmlException:
+            raise FileRejected(unsafe_message(), file=self.name, sheet=self.worksheet.title) from None
+        except Exception:  # broken XML, bad coordinates or shared string indexes
+            raise FileRejected(
+                _("The sheet is damaged and cannot be read past this point."), file=self.name, sheet=self.worksheet.title
+            ) from None
+        finally:
+            self.workbook.close()
+
+    def _parse(self) -> Iterator[tuple[int, list[str]]]:
+        ws, book = self.worksheet, self.workbook
+        last = 0
+        with ws._get_source() as source:
+            parser = _CellParser(
+                source,
+                ws._shared_strings,
+                data_only=True,
+                epoch=book.epoch,
+                date_formats=book._date_formats,
+                timedelta_formats=book._timedelta_formats,
+            )
+            sheet_data = None
+            for event, element in iterparse(source, events=("start", "end")):
+                if event == "start":
+                    if element.tag == SHEET_DATA_TAG:
+                        sheet_data = element
+                    continue
+                if element.tag == ROW_TAG:
+                    row_number, cells = parser.parse_row(element)
+                    element.clear()
+                    if sheet_data is not None:
+                        sheet_data.remove(element)  # keep nothing of rows already read
+                    parser.row_dimensions.clear()
+                    if not last < row_number <= EXCEL_MAX_ROWS:
+                        raise FileRejected(
+                            _("The sheet is damaged: its rows are out of order or beyond Excel's last row."),
+                            file=self.name,
+                            sheet=ws.title,
+                            row=row_number if row_number > 0 else None,
+                        )
+                    last = row_number
+                    yield row_number, self._texts(row_number, cells)
+                elif element.tag == MERGE_CELL_TAG:
+                    if len(self.merged) < MAX_MERGED_RANGES:
+                        self.merged.append(element.get("ref", ""))
+                    element.clear()
+
+    def _texts(self, row_number: int, cells: list[dict[str, Any]]) -> list[str]:
+        """Cell texts by column, up to the last non-blank one; a value beyond ``max_columns`` is refused."""
+        found: dict[int, str] = {}
+        for cell in cells:
+            value = cell["value"]
+            text = value if isinstance(value, ProblemCell) else cell_text(value)
+            if not text:
+                continue
+            if cell["column"] > self.limits.max_columns:
+                raise FileRejected(
+                    _("This row has a value in column %(column)s; at most %(limit)d columns are allowed.")
+                    % {"column": get_column_letter(cell["column"]), "limit": self.limits.max_columns},
+                    file=self.name,
+                    sheet=self.worksheet.title,
+                    row=row_number,
+                )
+            found[cell["column"]] = text
+        row = RowCells([""] * (max(found) if found else 0))
+        for column, text in found.items():
+            row[column - 1] = text
+        return row
+
+    def check_merged(self) -> None:
+        """Refuse merged cells over the header or the rows below it (call once every row has been read)."""
+        if self.header_row is None:
+            return
+        for ref in self.merged:
+            try:
+                min_col, min_row, _max_col, max_row = range_boundaries(ref)
+            except (ValueError, TypeError):
+                continue
+            if max_row is None or max_row < self.header_row or min_col is None or min_col > self.header_width:
+                continue
+            raise FileRejected(
+                _(
+                    "Cells %(range)s are merged. A merged cell keeps its value in its first cell only and hides the others; "
+                    "unmerge them and fill in every cell."
+                )
+                % {"range": ref},
+                file=self.name,
+                sheet=self.worksheet.title,
+                row=min_row,
+                column=get_column_letter(min_col),
+            )

@@ -1,0 +1,169 @@
+"""Hostile files, built small on disk, and a reader run in a subprocess with memory and CPU limits.
+
+:func:`read_bounded` runs :func:`bulkupload.reading.open_table` over a file in a
+fresh Python process whose address space and CPU time are capped
+(``RLIMIT_AS``, ``RLIMIT_CPU``) and which is killed after a wall-clock ceiling:
+a reader that hangs or balloons fails the test instead of the machine.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import resource
+import struct
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from .helpers import HEADER, xlsx_file
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+_READER = r"""
+import json, os, resource, sys
+from django.conf import settings
+# The reader needs only its settings: no apps, no database (and a third of the start-up time).
+settings.configure(USE_I18N=False, BULKUPLOAD=json.loads(sys.argv[2]))
+from bulkupload.exceptions import FileRejected
+from bulkupload.reading import open_table
+
+result = {}
+try:
+    with open(sys.argv[1], "rb") as handle:
+        table = open_table(handle, name=os.path.basename(sys.argv[1]))
+        result = {"header": table.header, "header_row": table.header_row, "sheet": table.sheet, "rows": 0, "first": [], "problems": {}}
+        for number, cells in table.rows:
+            result["rows"] += 1
+            if len(result["first"]) < 5:
+                result["first"].append([number, [str(c) for c in cells]])
+            marks = [getattr(c, "problem", "") for c in cells] + [getattr(cells, "problem", "")]
+            if any(marks) and len(result["problems"]) < 5:
+                result["problems"][str(number)] = [m for m in marks if m]
+except FileRejected as exc:
+    result = {"rejected": str(exc)}
+result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(result))
+"""
+
+
+def read_bounded(path: Path, *, memory_mb: int = 256, cpu_seconds: int = 20, **settings) -> dict:
+    """Read ``path`` with ``open_table`` in a subprocess limited to ``memory_mb`` of address space and ``cpu_seconds``.
+
+    Returns what the reader made of it: ``{"rejected": message}``, or the header,
+    the row count, the first rows and the marked problems. Fails the test when the
+    process dies (out of memory, out of time) instead of answering.
+    """
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    process = subprocess.run(
+        [sys.executable, "-c", _READER, str(path), json.dumps(settings)],
+        capture_output=True,
+        text=True,
+        timeout=cpu_seconds * 3,
+        preexec_fn=limit,
+        cwd=ROOT,
+        env=env,
+    )
+    assert process.returncode == 0, f"the reader died (status {process.returncode}): {process.stderr[-3000:]}"
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
+# --- building files -------------------------------------------------------------------------
+
+
+def write(tmp_path: Path, name: str, content: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+def rezip(workbook: bytes, *, replace: dict[str, bytes] | None = None, add: dict[str, bytes] | None = None) -> bytes:
+    """``workbook`` with some parts replaced or added, as a tool other than Excel might write it."""
+    replace, add = replace or {}, add or {}
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(workbook)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, replace.get(info.filename, source.read(info.filename)))
+        for name, content in add.items():
+            target.writestr(name, content)
+    return out.getvalue()
+
+
+def zip_of(parts: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in parts.items():
+            archive.writestr(name, content)
+    return out.getvalue()
+
+
+def inline(ref: str, text: str) -> str:
+    return f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>'
+
+
+def header_row_xml(row: int = 1) -> str:
+    letters = "ABCDEFG"
+    return f'<row r="{row}">' + "".join(inline(f"{letters[i]}{row}", label) for i, label in enumerate(HEADER)) + "</row>"
+
+
+def sheet_xml(rows: str, *, dimension: str = "A1", doctype: str = "", after: str = "") -> bytes:
+    """A worksheet part with ``rows`` (XML) in its sheetData."""
+    return (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>{doctype}'
+        f'<worksheet xmlns="{MAIN_NS}"><dimension ref="{dimension}"/><sheetData>{rows}</sheetData>{after}</worksheet>'
+    ).encode()
+
+
+def workbook_with_sheet(rows: str, **kwargs) -> bytes:
+    """A real workbook (written by openpyxl) whose first sheet is replaced by ``rows``."""
+    return rezip(xlsx_file([], header=["x"]), replace={"xl/worksheets/sheet1.xml": sheet_xml(rows, **kwargs)})
+
+
+def ole_file(*streams: str) -> bytes:
+    """A minimal OLE2 compound file (what .xls and password-protected workbooks are) naming ``streams``."""
+    header = bytearray(512)
+    header[0:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    struct.pack_into("<HHHHH", header, 0x18, 0x3E, 3, 0xFFFE, 9, 6)
+    struct.pack_into("<II", header, 0x2C, 1, 1)  # one FAT sector; the directory starts at sector 1
+    struct.pack_into("<IIIII", header, 0x38, 4096, 0xFFFFFFFE, 0, 0xFFFFFFFE, 0)
+    struct.pack_into("<109I", header, 0x4C, 0, *([0xFFFFFFFF] * 108))
+    fat = struct.pack("<128I", 0xFFFFFFFD, 0xFFFFFFFE, *([0xFFFFFFFF] * 126))
+    directory = bytearray(512)
+    for index, (name, kind) in enumerate([("Root Entry", 5), *((s, 2) for s in streams)]):
+        raw = name.encode("utf-16-le") + b"\x00\x00"
+        offset = index * 128
+        directory[offset : offset + len(raw)] = raw
+        struct.pack_into("<HBB", directory, offset + 64, len(raw), kind, 1)
+        sibling = index + 1 if 0 < index < len(streams) else 0xFFFFFFFF
+        child = 1 if index == 0 and streams else 0xFFFFFFFF
+        struct.pack_into("<III", directory, offset + 68, 0xFFFFFFFF, sibling, child)
+        struct.pack_into("<IQ", directory, offset + 116, 0xFFFFFFFE, 0)
+    return bytes(header) + fat + bytes(directory)
+
+
+def declare_smaller(archive: bytes, part: str, declared: int) -> bytes:
+    """``archive`` whose directory and local header claim ``part`` unpacks to ``declared`` bytes: a lying zip."""
+    data = bytearray(archive)
+    name = part.encode()
+    local = data.find(b"PK\x03\x04")
+    while local >= 0:
+        length = struct.unpack_from("<H", data, local + 26)[0]
+        if bytes(data[local + 30 : local + 30 + length]) == name:
+            struct.pack_into("<I", data, local + 22, declared)
+        local = data.find(b"PK\x03\x04", local + 4)
+    central = data.find(b"PK\x01\x02")
+    while central >= 0:
+        length = struct.unpack_from("<H", data, central + 28)[0]
+        if bytes(data[central + 46 : central + 46 + length]) == name:
+            struct.pack_into("<I", data, central + 24, declared)
+        central = data.find(b"PK\x01\x02", central + 4)
+    return bytes(data)
