@@ -48,7 +48,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(UploadBatch)
 class UploadBatchAdmin(ReadOnlyAdmin):
-    list_display = ["file_name", "owner", "spec", "status", "total_rows", "created_count", "updated_count", "invalid_count", "created_at"]
+    list_display = [
+        "file_name",
+        "owner",
+        "spec",
+        "status",
+        "total_rows",
+        "invalid_count",
+        "created_count",
+        "updated_count",
+        "created_at",
+        "applied_at",
+    ]
     list_filter = ["status", "spec"]
     list_select_related = ["owner"]
     search_fields = ["file_name", "owner__username"]
