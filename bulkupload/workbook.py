@@ -7,6 +7,7 @@ characters that xlsx cannot hold are dropped.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable
 
 from django.utils.translation import gettext as _
@@ -22,14 +23,29 @@ HEADER_FILL = PatternFill("solid", fgColor="DDE7F0")
 TEMPLATE_ROWS = 5000
 
 
+#: What XML 1.0 cannot hold beyond the control characters openpyxl knows: lone surrogates, U+FFFE and U+FFFF.
+UNWRITABLE_RE = re.compile("[\ud800-\udfff\ufffe\uffff]")
+#: Excel's limit on the characters of one cell.
+MAX_CELL_CHARACTERS = 32_767
+
+
+def cell_safe_text(value: str) -> str:
+    """``value`` without the characters an xlsx file cannot hold, cut to what a cell can hold."""
+    return UNWRITABLE_RE.sub("", ILLEGAL_CHARACTERS_RE.sub("", value))[:MAX_CELL_CHARACTERS]
+
+
 def write_row(sheet, row: int, values: Iterable[object]) -> None:
-    """Write ``values`` into ``row``; text stays text, even when it starts with "="."""
+    """Write ``values`` into ``row``; text stays text, whatever it starts with.
+
+    A string is always written as a string cell: "=HYPERLINK(…)", "=cmd|…", "+1",
+    "@SUM(…)" or "#N/A" from a user's file never become a formula or an error
+    cell that a spreadsheet would run or show as such.
+    """
     for col, value in enumerate(values, start=1):
         cell = sheet.cell(row=row, column=col)
         if isinstance(value, str):
-            text = ILLEGAL_CHARACTERS_RE.sub("", value)
-            cell.value = text
-            # openpyxl treats text starting with "=" as a formula; keep it text.
+            cell.value = cell_safe_text(value)
+            # openpyxl takes text starting with "=" for a formula and "#N/A" for an error; keep it text.
             cell.data_type = "s"
         else:
             cell.value = value
@@ -126,7 +142,7 @@ def error_report(spec: UploadSpec, batch) -> bytes:
             if errors.get(key):
                 cell = sheet.cell(row=line, column=col)
                 cell.fill = ERROR_FILL
-                cell.comment = Comment("\n".join(errors[key]), "bulkupload")
+                cell.comment = Comment(cell_safe_text("\n".join(errors[key])), "bulkupload")
         sheet.cell(row=line, column=len(keys) + 1).alignment = Alignment(wrap_text=True, vertical="top")
     sheet.freeze_panes = "A2"
     return save(book)
