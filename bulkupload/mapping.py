@@ -155,20 +155,21 @@ def plan_upload(spec: UploadSpec, fileobj: IO[bytes], *, name: str, sheet: str |
     if not names:
         header, samples = read_head(fileobj, name=name)
         return FilePlan(sheets=[], sheet=None, header=header, automatic=_read_without_asking(spec, header), samples=samples)
-    headers: dict[str, list[str]] = {}
+    heads: dict[str, tuple[list[str], list[list[str]]]] = {}
     first_error: FileRejected | None = None
     for title in names[:MAX_SHEETS]:
         try:
-            headers[title] = read_head(fileobj, name=name, sheet=title, samples=0)[0]
+            heads[title] = read_head(fileobj, name=name, sheet=title)
         except FileRejected as exc:  # an empty sheet
             first_error = first_error or exc
-    if not headers:
+    if not heads:
         raise first_error or FileRejected(_("The workbook has no worksheet."), file=name)
-    matching = [title for title, header in headers.items() if maps_automatically(spec, header)]
-    automatic = sheet is None and (len(matching) == 1 or (len(headers) == 1 and _read_without_asking(spec, next(iter(headers.values())))))
-    chosen = sheet if sheet in headers else matching[0] if matching else next(iter(headers))
-    samples = read_head(fileobj, name=name, sheet=chosen)[1]
-    return FilePlan(sheets=list(headers), sheet=chosen, header=headers[chosen], automatic=automatic, samples=samples)
+    matching = [title for title, (header, _rows) in heads.items() if maps_automatically(spec, header)]
+    only = next(iter(heads.values()))[0] if len(heads) == 1 else None
+    automatic = sheet is None and (len(matching) == 1 or (only is not None and _read_without_asking(spec, only)))
+    chosen = sheet if sheet in heads else matching[0] if matching else next(iter(heads))
+    header, samples = heads[chosen]
+    return FilePlan(sheets=list(heads), sheet=chosen, header=header, automatic=automatic, samples=samples)
 
 
 def read_head(fileobj: IO[bytes], *, name: str, sheet: str | None = None, samples: int = 3) -> tuple[list[str], list[list[str]]]:
