@@ -10,11 +10,13 @@ the wizard shows a progress page meanwhile. These are the task path's writes to
 
 from __future__ import annotations
 
+import datetime
 import logging
 import zipfile
 from typing import IO, Any
 
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import conf, progress, services
@@ -61,6 +63,7 @@ def stage_upload(
 ) -> UploadBatch:
     """:func:`services.stage_upload` in the request, or on a task worker when the file is large."""
     if not runs_in_background(estimate_rows(upload, name=name, sheet=sheet)):
+        _forget_failure(batch)
         return services.stage_upload(batch, upload, name=name, sheet=sheet, positions=positions)
     services.hold_upload(batch, upload, name=name, sheet=sheet)
     return queue_staging(batch, sheet=sheet, positions=positions)
@@ -71,6 +74,7 @@ def stage_held_upload(batch: UploadBatch, *, sheet: str | None, positions: dict[
     with batch.source_file.open("rb") as stored:
         rows = estimate_rows(stored, name=batch.file_name, sheet=sheet)
     if not runs_in_background(rows):
+        _forget_failure(batch)
         return services.stage_held_upload(batch, sheet=sheet, positions=positions)
     return queue_staging(batch, sheet=sheet, positions=positions)
 
@@ -132,6 +136,8 @@ def apply_batch(batch_id: Any, *, overwrite: bool = True, skip_invalid: bool = F
     """
     batch = UploadBatch.objects.filter(pk=batch_id).first()
     if batch is None or not runs_in_background(batch.valid_count):
+        if batch is not None:
+            _forget_failure(batch)
         return services.apply_batch(batch_id, overwrite=overwrite, skip_invalid=skip_invalid)
     return queue_apply(batch_id, overwrite=overwrite, skip_invalid=skip_invalid)
 
@@ -178,6 +184,13 @@ def run_apply(batch_id: Any) -> str:
     return "applied"
 
 
+def _forget_failure(batch: UploadBatch) -> None:
+    """A new attempt in the request: the last task's failure no longer applies."""
+    if batch.task_error:
+        UploadBatch.objects.filter(pk=batch.pk).update(task_error="")
+        batch.task_error = ""
+
+
 def _fail(batch_id: Any, message: str, *, status: str, drop_file: bool = False) -> None:
     with transaction.atomic():
         batch = UploadBatch.objects.select_for_update().filter(pk=batch_id).first()
@@ -190,6 +203,30 @@ def _fail(batch_id: Any, message: str, *, status: str, drop_file: bool = False) 
         batch.save(update_fields=["status", "task_error", "source_file", "updated_at"])
         if old_file:
             transaction.on_commit(lambda: services._delete_file(old_file))
+
+
+def release_stalled(*, older_than: datetime.timedelta | None = None) -> list[UploadBatch]:
+    """Batches whose task stopped without finishing (a worker killed mid-task), made retryable again.
+
+    A batch still ``staging`` or ``applying`` long after its task began never
+    committed its work (that happens in the same transaction as the status change),
+    so it goes back to where the user can upload or confirm again, with a message.
+    """
+    if older_than is None:
+        older_than = datetime.timedelta(hours=conf.get("PURGE_AFTER_HOURS"))
+    cutoff = timezone.now() - older_than
+    message = _("The background work stopped without finishing. Nothing was saved; please try again.")
+    released = []
+    with transaction.atomic():
+        stalled = UploadBatch.objects.select_for_update(skip_locked=True).filter(
+            status__in=[Status.STAGING, Status.APPLYING], updated_at__lt=cutoff
+        )
+        for batch in stalled:
+            batch.status = Status.DRAFT if batch.status == Status.STAGING else Status.READY
+            batch.task_error = message
+            batch.save(update_fields=["status", "task_error", "updated_at"])
+            released.append(batch)
+    return released
 
 
 def state(batch: UploadBatch) -> str:

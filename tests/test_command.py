@@ -215,3 +215,20 @@ def test_purge_removes_abandoned_uploads_and_says_which(acme, django_user_model,
     assert out.splitlines()[0].startswith(f"Removed upload {old.pk} (no file, by alice, last touched ")
     assert out.splitlines()[-1] == "Removed 1 abandoned upload."
     assert list(UploadBatch.objects.values_list("pk", flat=True)) == [fresh.pk]
+
+
+def test_purge_makes_uploads_whose_worker_died_retryable(acme, acme_people, workday, django_user_model):
+    spec = get_spec(SPEC)
+    stuck = services.create_batch(spec, django_user_model.objects.get(username="alice"))
+    services.stage_upload(stuck, io.BytesIO(xlsx_file(rows_for(acme_people, workday))), name="big.xlsx")
+    UploadBatch.objects.filter(pk=stuck.pk).update(
+        status=UploadBatch.Status.APPLYING, updated_at=timezone.now() - datetime.timedelta(days=10)
+    )
+
+    out, _err = bulkupload("purge")
+
+    assert f"Released upload {stuck.pk}: its background work stopped without finishing; it can be retried." in out
+    stuck.refresh_from_db()
+    assert stuck.status == UploadBatch.Status.READY and "Nothing was saved" in stuck.task_error
+    assert services.apply_batch(stuck.pk)[1] is True
+    assert Entry.objects.count() == 3

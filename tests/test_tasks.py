@@ -153,7 +153,7 @@ def test_a_failed_apply_leaves_the_batch_ready_to_confirm_again(alice, acme_peop
     assert Entry.objects.count() == 0
     settings.TASKS = immediate
     wizard.confirm(skip_invalid=True)
-    assert (wizard.batch().status, Entry.objects.count()) == ("applied", 59)
+    assert (wizard.batch().status, wizard.batch().task_error, Entry.objects.count()) == ("applied", "", 59)
 
 
 def test_confirming_twice_on_the_task_path_queues_once(alice, acme_people, workday, settings):

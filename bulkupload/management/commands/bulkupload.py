@@ -81,7 +81,9 @@ class Command(BaseCommand):
         exporting.add_argument("spec")
         exporting.add_argument("--user", required=True)
         exporting.add_argument("-o", "--output", help="The .xlsx file to write (default: SPEC-export-DATE.xlsx).")
-        purging = actions.add_parser("purge", help="Remove abandoned uploads and their files.")
+        purging = actions.add_parser(
+            "purge", help="Remove abandoned uploads and their files; make uploads whose background work stalled retryable."
+        )
         purging.add_argument("--older-than-hours", type=int, help="Default: BULKUPLOAD['PURGE_AFTER_HOURS'].")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -197,7 +199,12 @@ class Command(BaseCommand):
 
     def handle_purge(self, options: dict[str, Any]) -> None:
         hours = options["older_than_hours"]
-        removed = services.purge_abandoned(older_than=datetime.timedelta(hours=hours) if hours is not None else None)
+        age = datetime.timedelta(hours=hours) if hours is not None else None
+        for batch in background.release_stalled(older_than=age):
+            self.stdout.write(
+                _("Released upload %(id)s: its background work stopped without finishing; it can be retried.") % {"id": batch.pk}
+            )
+        removed = services.purge_abandoned(older_than=age)
         for batch in removed:
             self.stdout.write(
                 _("Removed upload %(id)s (%(file)s, by %(owner)s, last touched %(when)s).")
