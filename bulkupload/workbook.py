@@ -114,7 +114,7 @@ ERROR_FILL = PatternFill("solid", fgColor="F8D7D3")
 def error_report(spec: UploadSpec, batch) -> bytes:
     """The batch's invalid rows as a workbook to fix in Excel and upload again.
 
-    The file's own columns and headers (in the file's order), then an ``Errors``
+    The file's columns under the file's own headers (in the template's order), then an ``Errors``
     column; each bad cell is highlighted and carries its message as a comment.
     Values are written as text, so nothing the user typed runs as a formula.
     """
@@ -122,7 +122,8 @@ def error_report(spec: UploadSpec, batch) -> bytes:
 
     from .models import UploadRow
 
-    keys = list(batch.headers) or [c.key for c in spec.columns]
+    # The spec's order: the database may not keep the order of the batch's header mapping (PostgreSQL's jsonb).
+    keys = [c.key for c in spec.columns if c.key in batch.headers] or [c.key for c in spec.columns]
     labels = {c.key: c.label for c in spec.columns}
     book = Workbook()
     sheet = book.active
