@@ -238,10 +238,10 @@ def test_the_error_report_of_a_hostile_upload_opens_as_plain_text(alice, rows):
     wizard.upload(csv_file(rows), "entries.csv")
     response = alice.get(reverse("bulkupload:error_report", kwargs={"spec": "timesheet-entries", "upload_id": wizard.upload_id}))
     assert response.status_code == 200
-    book = openpyxl.load_workbook(io.BytesIO(response.content))
-    row = [cell for cell in book.worksheets[0][2]]
-    assert row[6].value == '=HYPERLINK("http://evil.example","click")' and row[6].data_type == "s"
-    assert row[3].value == "abc"
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).worksheets[0]
+    row = {header.value: cell for header, cell in zip(sheet[1], sheet[2], strict=True)}
+    assert row["Note"].value == '=HYPERLINK("http://evil.example","click")' and row["Note"].data_type == "s"
+    assert row["Hours"].value == "abc"
 
 
 # --- defusedxml is required --------------------------------------------------------------------------------
