@@ -102,7 +102,6 @@ def stage_upload(
             UploadRow.objects.bulk_create(rows)
             total += len(rows)
             progress.advance(len(rows))
-            progress.advance(len(rows))
         if not total:
             raise FileRejected(_("The file has a header but no data rows."), file=name, sheet=table.sheet)
         old_file = batch.source_file.name
@@ -198,7 +197,6 @@ def validate_batch(batch: UploadBatch, *, row_ids: list[int] | None = None) -> U
         for chunk in _chunks(rows.only("id", "values")):
             _record_results(spec, chunk, validator.validate_chunk([row.values for row in chunk]))
             update_rows(UploadRow, chunk, RESULT_FIELDS)
-            progress.advance(len(chunk))
             progress.advance(len(chunk))
         _finish_validation(batch, spec, scope)
     return batch
@@ -378,7 +376,6 @@ def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: 
             row.target_pk = str(record.pk) if record.pk is not None else ""
         update_rows(model, updates, kept_fields)
         update_rows(UploadRow, rows, ["outcome", "target_pk", "previous"])
-        progress.advance(len(rows))
         progress.advance(len(rows))
     return counts
 
