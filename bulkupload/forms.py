@@ -27,6 +27,8 @@ class UploadForm(BatchFormMixin, forms.Form):
 
     file = forms.FileField(
         label=_("Spreadsheet"),
+        # The reader says "The file is empty." with the file's name.
+        allow_empty_file=True,
         help_text=_("An Excel workbook (.xlsx) or a CSV file, with the template's header in the first row."),
         widget=forms.ClearableFileInput(attrs={"accept": ".xlsx,.csv,text/csv"}),
     )
@@ -86,7 +88,8 @@ class ColumnsForm(BatchFormMixin, forms.Form):
                 label=suggestion.header,
                 required=False,
                 choices=self._choices(suggestion),
-                initial=current.get(suggestion.index, suggestion.proposed),
+                # Coming back: what the user confirmed (unlisted columns were ignored); otherwise the suggestion.
+                initial=current.get(suggestion.index, "") if current else suggestion.proposed,
             )
 
     def _staged_positions(self) -> dict[str, int]:

@@ -170,6 +170,8 @@ class UploadWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             data = {}
         if step == "columns" and step != self.steps.current:
             data = {}  # never stage the file again when a later step revalidates this one
+        elif step in ("columns", None) and self.steps.current == "columns" and self.request.method == "GET":
+            data = None  # shown afresh: rendering a form bound to stored data would validate it, and stage the file again
         return super().get_form(step=step, data=data, files=files)
 
     def process_step_files(self, form) -> dict:

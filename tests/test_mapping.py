@@ -225,3 +225,38 @@ def test_blank_rows_above_the_header_are_skipped(alice, acme_people, workday):
     batch = wizard.batch()
     assert (batch.header_row, batch.new_count) == (3, 2)
     assert sorted(batch.rows.values_list("row_number", flat=True)) == [4, 5]
+
+
+def test_another_users_columns_step_is_not_found(alice, bob, acme_people, workday):
+    wizard = Wizard(alice).start()
+    wizard.upload(csv_file(rows(acme_people, workday), header=RENAMED), "mine.csv")
+    assert bob.get(wizard.url("columns")).status_code == 404
+    assert bob.post(wizard.url("columns"), {f"{wizard.prefix}-current_step": "columns"}).status_code == 404
+
+
+def test_coming_back_to_the_columns_step_shows_the_confirmed_choice(alice, acme_people, workday):
+    wizard = Wizard(alice).start()
+    wizard.upload(csv_file(rows(acme_people, workday), header=RENAMED), "mine.csv")
+    choices = {0: "employee_email", 1: "date", 2: "project_code", 3: "hours", 4: "", 5: "activity", 6: "note"}  # "Billable" ignored
+    post_columns(wizard, choices)
+
+    back = wizard.post_step("preview", {"wizard_goto_step": "columns"})
+    assert back["Location"].endswith("/columns/")
+    page = alice.get(back["Location"])
+    assert shown_choices(page) == {h: choices[i] for i, h in enumerate(RENAMED)}
+    assert "Change the columns" in wizard.preview().content.decode()
+
+
+def test_coming_back_to_the_columns_step_keeps_the_fixes_made_in_the_preview(alice, acme_people, workday):
+    wizard = Wizard(alice).start()
+    wizard.upload(csv_file(rows(acme_people, workday, hours=(7.5, 30)), header=RENAMED), "mine.csv")
+    proposed = shown_choices(alice.get(wizard.url("columns")))
+    post_columns(wizard, {i: proposed[h] for i, h in enumerate(RENAMED)})
+    bad = wizard.batch().rows.get(status="invalid")
+    fix = {"fix-TOTAL_FORMS": "1", "fix-INITIAL_FORMS": "1", "fix-0-row": str(bad.pk), **{f"fix-0-{k}": v for k, v in bad.values.items()}}
+    fix["fix-0-hours"] = "3"
+    alice.post(f"/uploads/{SPEC}/{wizard.upload_id}/fix/", fix)
+
+    assert alice.get(wizard.url("columns")).status_code == 200  # only looking does not read the file again
+    assert wizard.batch().invalid_count == 0
+    assert wizard.batch().rows.get(pk=bad.pk).values["hours"] == "3"
