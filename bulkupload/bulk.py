@@ -22,19 +22,32 @@ def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields:
     if not objs:
         return
     alias = router.db_for_write(model)
-    connection = connections[alias]
-    if connection.vendor not in ("sqlite", "postgresql"):
+    if connections[alias].vendor not in ("sqlite", "postgresql"):
         model._default_manager.db_manager(alias).bulk_update(objs, fields, batch_size=batch_size)
         return
+    attnames = [model._meta.pk.attname, *(model._meta.get_field(name).attname for name in fields)]
+    update_values(model, fields, [tuple(getattr(obj, name) for name in attnames) for obj in objs], batch_size=batch_size)
+
+
+def update_values(model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple], *, batch_size: int = 1000) -> None:
+    """Like :func:`update_rows` for rows given as ``(pk, *values of fields)`` tuples: no model instances to build."""
+    if not rows:
+        return
+    alias = router.db_for_write(model)
+    connection = connections[alias]
     meta = model._meta
     columns = [meta.pk, *(meta.get_field(name) for name in fields)]
+    if connection.vendor not in ("sqlite", "postgresql"):
+        objs = [model(**{field.attname: value for field, value in zip(columns, row, strict=True)}) for row in rows]
+        model._default_manager.db_manager(alias).bulk_update(objs, fields, batch_size=batch_size)
+        return
     width = max(1, min(batch_size, 30000 // len(columns)))
+    prepare = [field.get_db_prep_save for field in columns]
     with connection.cursor() as cursor:
-        for start in range(0, len(objs), width):
-            part = objs[start : start + width]
+        for start in range(0, len(rows), width):
+            part = rows[start : start + width]
             sql = _update_sql(meta.db_table, columns, len(part), connection)
-            params = [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in part for field in columns]
-            cursor.execute(sql, params)
+            cursor.execute(sql, [to_db(value, connection) for row in part for to_db, value in zip(prepare, row, strict=True)])
 
 
 def _update_sql(table: str, columns: list[models.Field], count: int, connection) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -115,6 +116,10 @@ class ColumnsForm(BatchFormMixin, forms.Form):
         return [
             (s, self[f"col_{s.index}"], [row[s.index] for row in samples if s.index < len(row) and row[s.index]]) for s in self.suggestions
         ]
+
+    def required_columns_json(self) -> str:
+        """Required column key → label, for the page's script that lists what is still to choose."""
+        return json.dumps({c.key: str(c.label) for c in self.spec.columns if c.required})
 
     def unmapped_required(self) -> list[str]:
         """Labels of required columns no file column feeds (in the form as shown)."""

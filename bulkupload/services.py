@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from . import conf, progress, signals
-from .bulk import update_rows
+from .bulk import update_rows, update_values
 from .exceptions import BatchNotReady, FileRejected, RollbackConflict
 from .mapping import map_header
 from .models import UploadBatch, UploadRow
@@ -348,35 +348,37 @@ def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: 
     kept_fields = write_fields + ([batch_attr] if batch_attr else [])
     scope_values = spec.scope_values(scope)
     for chunk in _chunks(batch.rows.exclude(status=Status.INVALID), "data"):
-        rows = [UploadRow(id=row_id, previous=None) for row_id, _data in chunk]
         values_of_rows = [decode_values(model, data) for _row_id, data in chunk]
         existing = find_existing(spec, scope, [spec.key_of(v) for v in values_of_rows], related=False)
-        creates: list[tuple[UploadRow, Any]] = []
+        creates: list[tuple[int, Any]] = []
         updates = []
-        for row, values in zip(rows, values_of_rows, strict=True):
+        outcomes: list[tuple[int, str, str, Any]] = []  # (row id, outcome, target pk, previous values)
+        for (row_id, _data), values in zip(chunk, values_of_rows, strict=True):
             record = existing.get(spec.key_of(values))
+            previous = None
             if record is None:
-                creates.append((row, model(**scope_values, **values, **extra)))
-                row.outcome = Outcome.CREATED
+                creates.append((row_id, model(**scope_values, **values, **extra)))
+                outcome = Outcome.CREATED
             elif not changed_fields(spec, record, values, write_fields):
-                row.outcome, row.target_pk = Outcome.UNCHANGED, str(record.pk)
+                outcome = Outcome.UNCHANGED
             elif not overwrite:
-                row.outcome, row.target_pk = Outcome.KEPT, str(record.pk)
+                outcome = Outcome.KEPT
             else:
-                row.previous = encode_values({name: getattr(record, name) for name in kept_fields})
+                outcome, previous = Outcome.UPDATED, encode_values({name: getattr(record, name) for name in kept_fields})
                 for name in write_fields:
                     setattr(record, name, values[name])
                 if batch_attr:
                     setattr(record, batch_attr, batch.pk)
                 updates.append(record)
-                row.outcome, row.target_pk = Outcome.UPDATED, str(record.pk)
-            counts[row.outcome] += 1
-        model._default_manager.bulk_create([record for _row, record in creates])
-        for row, record in creates:
-            row.target_pk = str(record.pk) if record.pk is not None else ""
+            counts[outcome] += 1
+            if record is not None:
+                outcomes.append((row_id, outcome, str(record.pk), previous))
+        model._default_manager.bulk_create([record for _row_id, record in creates])
         update_rows(model, updates, kept_fields)
-        update_rows(UploadRow, rows, ["outcome", "target_pk", "previous"])
-        progress.advance(len(rows))
+        created = [(row_id, Outcome.CREATED, "" if record.pk is None else str(record.pk)) for row_id, record in creates]
+        update_values(UploadRow, ["outcome", "target_pk"], created)
+        update_values(UploadRow, ["outcome", "target_pk", "previous"], outcomes)
+        progress.advance(len(chunk))
     return counts
 
 

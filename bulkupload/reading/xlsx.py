@@ -22,7 +22,7 @@ from openpyxl.worksheet._reader import FORMULA_TAG, ROW_TAG, WorkSheetParser
 from openpyxl.xml.constants import SHEET_MAIN_NS
 
 from ..exceptions import FileRejected
-from . import XLSX, Limits, Table, build_table
+from . import XLSX, Limits, Table, build_table, calamine
 from .archive import check_archive
 from .cells import ProblemCell, RowCells, cell_text, error_cell, formula_cell
 
@@ -38,6 +38,8 @@ def unsafe_message() -> str:
 
 
 def open_xlsx(fileobj: IO[bytes], *, name: str, limits: Limits, sheet: str | None = None) -> Table:
+    if (table := calamine.open_plain_sheet(fileobj, name=name, limits=limits, sheet=sheet)) is not None:
+        return table  # a workbook of plain values, read by python-calamine
     workbook = _load(fileobj, name=name, limits=limits)
     try:
         titles = [ws.title for ws in workbook.worksheets]
@@ -62,6 +64,8 @@ def _checking_merged(data: Iterator[tuple[int, list[str]]], rows: SheetRows) -> 
 
 def sheet_names(fileobj: IO[bytes], *, name: str, limits: Limits) -> list[str]:
     """The names of the workbook's worksheets (not chart sheets), in order."""
+    if (names := calamine.worksheet_names(fileobj, name=name, limits=limits)) is not None:
+        return names
     workbook = _load(fileobj, name=name, limits=limits)
     try:
         return [ws.title for ws in workbook.worksheets]

@@ -116,12 +116,14 @@ def test_own_headers_mapped_with_the_keyboard_alone(page, steps, acme_people, wo
     tab_to(page, page.get_by_role("button", name="Use these columns"))
     page.keyboard.press("Enter")
     expect(page.get_by_role("alert")).to_contain_text("Choose a file column for the required column “Date”.")
+    expect(page.locator("#columns-missing")).to_contain_text("Date")
     steps.check("columns-blocked")
     day = page.get_by_label("Day", exact=True)
     expect(day).to_have_value("")
     tab_to(page, day)
     page.keyboard.type("Date")  # type-ahead on the focused list chooses "Date (required)"
     expect(day).to_have_value("date")
+    expect(page.locator("#columns-missing")).to_be_hidden()  # nothing required is left to choose
     tab_to(page, page.get_by_role("button", name="Use these columns"))
     page.keyboard.press("Enter")
 
