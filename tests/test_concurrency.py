@@ -134,6 +134,7 @@ def test_purge_never_removes_an_upload_that_is_being_applied(demo, acme, twelve_
         assert UploadBatch.objects.filter(pk=wizard.upload_id).exists()
     finally:
         with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
             cursor.execute("SELECT pg_advisory_unlock(%s)", [GATE])
         applying.join(60)
         with connection.cursor() as cursor:
