@@ -15,6 +15,8 @@ DEFAULTS: dict[str, Any] = {
     # Workbooks (.xlsx are zips): checked from the archive's directory before anything is unpacked.
     "MAX_UNPACKED_SIZE": 200 * 1024 * 1024,
     "MAX_UNPACKED_PART_SIZE": 150 * 1024 * 1024,
+    # The shared strings are held in memory while a workbook is read (about three times their size).
+    "MAX_SHARED_STRINGS_SIZE": 50 * 1024 * 1024,
     "MAX_COMPRESSION_RATIO": 100,
     "COMPRESSION_RATIO_CHECKED_ABOVE": 1024 * 1024,
     "MAX_ZIP_PARTS": 2000,

@@ -26,6 +26,10 @@ from .hostile import (
 )
 
 ROW = ["ada@acme.example", "2026-11-02", "P-001", "7.5", "yes", "Development", "ok"]
+SHARED_STRINGS_TYPE = (
+    b'<Override PartName="/xl/sharedStrings.xml" '
+    b'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+)
 XML_2003 = "an XML file (perhaps an Excel 2003 XML spreadsheet)"
 NOT_A_SPREADSHEET = "neither an Excel workbook (.xlsx) nor a CSV text file. Save it as .xlsx or .csv and upload again."
 
@@ -159,6 +163,17 @@ def test_a_part_compressed_far_more_than_any_spreadsheet_is_refused(tmp_path):
     assert rejected(tmp_path, "bomb.xlsx", content) == (
         f"A part of the workbook (xl/worksheets/sheet1.xml) is compressed {ratio} to 1, far more than any spreadsheet; "
         "it is refused as unsafe. (file “bomb.xlsx”)"
+    )
+
+
+def test_shared_strings_held_in_memory_have_their_own_cap(tmp_path):
+    book = xlsx_file([ROW])
+    with zipfile.ZipFile(io.BytesIO(book)) as archive:
+        types = archive.read("[Content_Types].xml").replace(b"</Types>", SHARED_STRINGS_TYPE + b"</Types>")
+    strings = b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">' + b"<si><t>x</t></si>" * 400 + b"</sst>"
+    content = rezip(book, replace={"[Content_Types].xml": types}, add={"xl/sharedStrings.xml": strings})
+    assert rejected(tmp_path, "strings.xlsx", content, MAX_SHARED_STRINGS_SIZE=5000) == (
+        "A part of the workbook (xl/sharedStrings.xml) unpacks to 6.7\xa0KB; at most 4.9\xa0KB are allowed. (file “strings.xlsx”)"
     )
 
 

@@ -257,3 +257,22 @@ def test_the_app_refuses_to_start_without_defusedxml():
     process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert process.returncode != 0
     assert "(bulkupload.E001) defusedxml is not installed; uploaded workbooks cannot be parsed safely." in process.stderr
+
+
+def test_the_upload_reads_the_sheet_whose_header_matches_not_the_first_or_active_one(alice, rows):
+    book = openpyxl.Workbook()
+    notes = book.active
+    notes.title = "Read me"
+    notes.append(["How to fill in this workbook"])
+    entries = book.create_sheet("Entries")
+    for row in [["Timesheets, November"], HEADER, *rows]:
+        entries.append(row)
+    book.create_sheet("Lists").append(["Development", "Design"])
+    book.active = 2
+    buffer = io.BytesIO()
+    book.save(buffer)
+    wizard = Wizard(alice).start()
+    assert wizard.upload(buffer.getvalue())["Location"].endswith("/preview/")
+    batch = wizard.batch()
+    assert (batch.sheet_name, batch.header_row, batch.new_count) == ("Entries", 2, 2)
+    assert sorted(staged(wizard)) == [3, 4]

@@ -46,6 +46,8 @@ class Limits:
     #: Workbooks: the parts' declared sizes, unpacked, in total and each.
     max_unpacked_size: int = _setting("MAX_UNPACKED_SIZE")
     max_unpacked_part_size: int = _setting("MAX_UNPACKED_PART_SIZE")
+    #: The shared strings part, which openpyxl holds in memory.
+    max_shared_strings_size: int = _setting("MAX_SHARED_STRINGS_SIZE")
     #: Workbooks: unpacked size over packed size, for parts of at least ``ratio_checked_above`` bytes.
     max_compression_ratio: int = _setting("MAX_COMPRESSION_RATIO")
     ratio_checked_above: int = _setting("COMPRESSION_RATIO_CHECKED_ABOVE")

@@ -80,10 +80,12 @@ def _check_sizes(infos: list[zipfile.ZipInfo], *, name: str, limits) -> None:
     total = 0
     for info in infos:
         total += info.file_size
-        if info.file_size > limits.max_unpacked_part_size:
+        # openpyxl holds the shared strings in memory (several times their size); sheets are streamed.
+        limit = limits.max_shared_strings_size if info.filename.lower().endswith("sharedstrings.xml") else limits.max_unpacked_part_size
+        if info.file_size > limit:
             raise FileRejected(
                 _("A part of the workbook (%(part)s) unpacks to %(size)s; at most %(limit)s are allowed.")
-                % {"part": info.filename[:80], "size": megabytes(info.file_size), "limit": megabytes(limits.max_unpacked_part_size)},
+                % {"part": info.filename[:80], "size": megabytes(info.file_size), "limit": megabytes(limit)},
                 file=name,
             )
         if info.file_size >= limits.ratio_checked_above and info.file_size > info.compress_size * limits.max_compression_ratio:
