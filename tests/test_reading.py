@@ -168,9 +168,10 @@ def test_csv_in_utf16_with_a_byte_order_mark_is_read(rows):
     assert (header, data[0][1][6]) == (HEADER, "first")
 
 
-def test_a_sep_line_names_the_delimiter_and_is_not_the_header(rows):
-    rows[0][6] = "semi; colons, and commas"
-    content = b"sep=|\r\n" + csv_file(rows, delimiter="|")
+@pytest.mark.parametrize("delimiter", ["|", ";", "\t", ","])
+def test_a_sep_line_names_the_delimiter_and_is_not_the_header(rows, delimiter):
+    rows[0][6] = "semi; colons, | pipes and commas"
+    content = f"sep={delimiter}\r\n".encode() + csv_file(rows, delimiter=delimiter)
     header, data = table_of(content, "entries.csv")
     assert header == HEADER
     assert data[0] == (3, rows[0])

@@ -51,7 +51,7 @@ def open_csv(fileobj: IO[bytes], *, name: str, limits: Limits) -> Table:
     text = decode(fileobj.read(limits.max_file_size + 1), name=name)
     skip, delimiter = 0, None
     first_end = _line_end(text, 0)
-    first = text[:first_end].strip()
+    first = text[:first_end].strip(" ")  # not the tab that "sep=\t" names
     if first.lower().startswith("sep=") and len(first) == 5:
         # Excel's hint line: "sep=;" names the delimiter and is not part of the table.
         delimiter, skip = first[4], 1
