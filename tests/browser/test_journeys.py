@@ -75,6 +75,10 @@ def test_template_to_receipt_fixing_a_cell_in_the_page(page, steps, acme_people,
     expect(page.locator('[data-count="created"]')).to_have_text("3")
     steps.check("receipt")
     assert sorted(str(h) for h in Entry.objects.values_list("hours", flat=True)) == ["3.00", "6.00", "7.50"]
+
+    page.get_by_role("link", name="All my uploads").click()
+    expect(page.get_by_role("cell", name="march.xlsx")).to_be_visible()
+    steps.check("my-uploads")
     assert Entry.objects.get(hours=6).note == "Hotline"
 
 
