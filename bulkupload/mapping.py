@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import IO, Any
 
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from .exceptions import FileRejected
 from .reading import list_sheets, open_table
-from .spec import UploadSpec, normalize_header
+from .spec import Column, UploadSpec, normalize_header
 
 #: Suggestions scoring below this are not offered.
 FUZZY_THRESHOLD = 0.6
@@ -46,11 +47,22 @@ class Suggestion:
     proposed: str = ""
 
 
+def column_names(column: Column) -> list[str]:
+    """Every way a header may name ``column``: label, key and aliases, each as written and, when
+    marked for translation, in the active language too (a German template and an English one both match)."""
+    names: list[str] = []
+    for text in (column.label, column.key, *column.aliases):
+        with translation.override(None):
+            source = str(text)
+        names.extend(dict.fromkeys((str(text), source)))
+    return list(dict.fromkeys(names))
+
+
 def header_lookup(spec: UploadSpec) -> dict[str, str]:
     """Normalised header text → column key, for labels, keys and aliases."""
     lookup: dict[str, str] = {}
     for column in spec.columns:
-        for text in (column.label, column.key, *column.aliases):
+        for text in column_names(column):
             lookup.setdefault(normalize_header(text), column.key)
     return lookup
 
@@ -223,8 +235,8 @@ def _is_subsequence(short: str, long: str) -> bool:
     return all(char in letters for char in short)
 
 
-def _score(spec_column, header: str) -> float:
-    texts = (spec_column.label, spec_column.key, *spec_column.aliases)
+def _score(spec_column: Column, header: str) -> float:
+    texts = column_names(spec_column)
     if any(header.strip() == t for t in texts):
         return EXACT
     if any(normalize_header(header) == normalize_header(t) for t in texts):

@@ -7,7 +7,7 @@ from openpyxl import Workbook
 
 from bulkupload import mapping
 from bulkupload.models import RememberedMapping, UploadBatch
-from bulkupload.spec import get_spec
+from bulkupload.spec import Column, UploadSpec, get_spec
 from project.timesheets.models import Entry
 
 from .helpers import HEADER, SPEC, Wizard, csv_file, xlsx_file
@@ -260,3 +260,17 @@ def test_coming_back_to_the_columns_step_keeps_the_fixes_made_in_the_preview(ali
     assert alice.get(wizard.url("columns")).status_code == 200  # only looking does not read the file again
     assert wizard.batch().invalid_count == 0
     assert wizard.batch().rows.get(pk=bad.pk).values["hours"] == "3"
+
+
+def test_labels_marked_for_translation_match_in_either_language():
+    from django.utils import translation
+    from django.utils.translation import gettext_lazy
+
+    class Hours(UploadSpec):
+        slug = "hours-only"
+        columns = (Column("hours", gettext_lazy("Hours"), required=True), Column("note", gettext_lazy("Note")))
+
+    with translation.override("de"):
+        for header in (["Stunden", "Notiz"], ["Hours", "Note"]):
+            assert mapping.maps_automatically(Hours(), header)
+            assert mapping.map_header(Hours(), header).positions == {"hours": 0, "note": 1}
