@@ -109,13 +109,17 @@ def save(book: Workbook) -> bytes:
 
 
 ERROR_FILL = PatternFill("solid", fgColor="F8D7D3")
+#: Cell comments cost time and memory in openpyxl; past this many rows the bad cells are highlighted
+#: and the Errors column alone carries the messages.
+ERROR_REPORT_MAX_COMMENTED_ROWS = 10_000
 
 
 def error_report(spec: UploadSpec, batch) -> bytes:
     """The batch's invalid rows as a workbook to fix in Excel and upload again.
 
     The file's columns under the file's own headers (in the template's order), then an ``Errors``
-    column; each bad cell is highlighted and carries its message as a comment.
+    column; each bad cell is highlighted and carries its message as a comment (in
+    the first ``ERROR_REPORT_MAX_COMMENTED_ROWS`` rows; the Errors column has them all).
     Values are written as text, so nothing the user typed runs as a formula.
     """
     from openpyxl.comments import Comment
@@ -143,7 +147,8 @@ def error_report(spec: UploadSpec, batch) -> bytes:
             if errors.get(key):
                 cell = sheet.cell(row=line, column=col)
                 cell.fill = ERROR_FILL
-                cell.comment = Comment(cell_safe_text("\n".join(errors[key])), "bulkupload")
+                if line <= ERROR_REPORT_MAX_COMMENTED_ROWS + 1:
+                    cell.comment = Comment(cell_safe_text("\n".join(errors[key])), "bulkupload")
         sheet.cell(row=line, column=len(keys) + 1).alignment = Alignment(wrap_text=True, vertical="top")
     sheet.freeze_panes = "A2"
     return save(book)

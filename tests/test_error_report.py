@@ -156,3 +156,15 @@ def test_jump_to_a_row_that_does_not_exist_says_so(alice, acme_people, workday):
     response = wizard.preview(row="999")
     page = alice.get(response["Location"]).content.decode()
     assert "There is no row 999 in this file." in page
+
+
+def test_past_the_comment_limit_cells_stay_highlighted_and_the_errors_column_explains(alice, acme_people, workday, monkeypatch):
+    from bulkupload import workbook
+
+    monkeypatch.setattr(workbook, "ERROR_REPORT_MAX_COMMENTED_ROWS", 1)
+    wizard = uploaded(alice, acme_people, workday)
+    sheet = load_workbook(io.BytesIO(report(alice, wizard))).worksheets[0]
+    first, second = sheet.cell(row=2, column=4), sheet.cell(row=3, column=3)
+    assert first.comment is not None and second.comment is None
+    assert second.fill.fgColor.rgb.endswith(ERROR_FILL.fgColor.rgb[-6:])
+    assert "Unknown project “P-999”." in sheet.cell(row=3, column=8).value
