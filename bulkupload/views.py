@@ -174,6 +174,11 @@ class UploadWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
             data = None  # shown afresh: rendering a form bound to stored data would validate it, and stage the file again
         return super().get_form(step=step, data=data, files=files)
 
+    def process_step(self, form) -> dict:
+        if self.steps.current == "columns":
+            return {}  # the chosen columns live in the batch (its headers); a wide file must not grow the session
+        return super().process_step(form)
+
     def process_step_files(self, form) -> dict:
         # The file was read into the batch by the form; formtools keeps no copy.
         return {}

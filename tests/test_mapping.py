@@ -10,7 +10,7 @@ from bulkupload.models import RememberedMapping, UploadBatch
 from bulkupload.spec import Column, UploadSpec, get_spec
 from project.timesheets.models import Entry
 
-from .helpers import HEADER, SPEC, Wizard, csv_file, xlsx_file
+from .helpers import HEADER, SPEC, Wizard, csv_file, session_row, xlsx_file
 
 RENAMED = ["E-mail", "Date", "Proj", "Hrs", "Billable", "Activity", "Note"]
 
@@ -274,3 +274,13 @@ def test_labels_marked_for_translation_match_in_either_language():
         for header in (["Stunden", "Notiz"], ["Hours", "Note"]):
             assert mapping.maps_automatically(Hours(), header)
             assert mapping.map_header(Hours(), header).positions == {"hours": 0, "note": 1}
+
+
+def test_choosing_the_columns_of_a_wide_file_keeps_the_session_small(alice, acme_people, workday):
+    extra = [f"Extra {i}" for i in range(150)]
+    header = [*RENAMED, *extra]
+    wizard = Wizard(alice).start()
+    wizard.upload(csv_file([[*r, *("x" * len(extra))] for r in rows(acme_people, workday)], header=header), "wide.csv")
+    proposed = shown_choices(alice.get(wizard.url("columns")))
+    assert post_columns(wizard, {i: proposed[h] for i, h in enumerate(header)})["Location"].endswith("/preview/")
+    assert len(session_row(alice).session_data) < 4096
