@@ -1,15 +1,18 @@
-"""The fast paths give the same answers as the plain ones: one reused row form, JSON encoding, set-based updates."""
+"""The fast paths give the same answers as the plain ones: one reused row form, JSON encoding, set-based updates, calamine."""
 
 import datetime
 import decimal
+import io
 import json
 import uuid
 
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
+from openpyxl import Workbook
 
 from bulkupload.bulk import update_rows
 from bulkupload.models import UploadBatch, UploadRow
+from bulkupload.reading import Limits, calamine, open_table
 from bulkupload.spec import get_spec
 from bulkupload.validation import RowValidator, encode_values
 from project.timesheets.models import Entry, Project
@@ -152,3 +155,42 @@ def test_set_based_update_writes_json_and_clears_it(alice, demo):
     update_rows(UploadRow, rows, ["errors", "previous"])
     stored = list(UploadRow.objects.filter(batch=batch).order_by("row_number").values_list("errors", "previous", "values"))
     assert stored == [({"hours": ["Too “many”."]}, None, {"a": "2"}), ({}, {"hours": "7.50", "nested": {"k": [1, 2]}}, {"a": "3"})]
+
+
+def workbook(rows, *, with_formula_sheet: bool) -> bytes:
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Entries")
+    for row in rows:
+        sheet.append(row)
+    if with_formula_sheet:
+        book.create_sheet("Notes").append(["total", "=1+1"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_a_plain_workbook_reads_the_same_through_calamine_as_through_openpyxl(db):
+    day = datetime.datetime(2026, 1, 5)
+    rows = [["Title over the table"], [], ["Employee email", "Date", "Project code", "Hours", "Billable", "Activity", "Note"]]
+    for i in range(12_000):  # the sheet's XML spans several 1 MB blocks of the plainness scan
+        rows.append(
+            [
+                f"e{i % 50}@acme.example",
+                day + datetime.timedelta(days=i % 90),
+                f"P-{i % 19:03d}",
+                0.25 * (1 + i % 32),
+                i % 2 == 0,
+                "Admin",
+                None,
+            ]
+        )
+        if i % 1000 == 999:
+            rows.append([])  # a blank row now and then
+    rows.append(["", datetime.date(2026, 2, 1), "", 7, "  spaced  ", "x", 1.5e-7])
+    plain, with_formula = workbook(rows, with_formula_sheet=False), workbook(rows, with_formula_sheet=True)
+    assert calamine._is_plain(io.BytesIO(plain), Limits()) and not calamine._is_plain(io.BytesIO(with_formula), Limits())
+
+    fast = open_table(io.BytesIO(plain), name="plain.xlsx")
+    slow = open_table(io.BytesIO(with_formula), name="formula.xlsx")
+    assert (fast.header, fast.header_row, fast.sheet) == (slow.header, slow.header_row, slow.sheet) == (rows[2], 3, "Entries")
+    assert [(n, list(cells)) for n, cells in fast.rows] == [(n, list(cells)) for n, cells in slow.rows]

@@ -23,12 +23,16 @@ from . import XLSX, Limits, Table, build_table
 from .archive import check_archive
 from .cells import RowCells, cell_text
 
-#: What only the openpyxl reader handles: a DTD or entity in any part; formulas, error, ISO-date and merged cells in a sheet.
-NOT_PLAIN = re.compile(rb"<!(?!\[CDATA\[)|<(?:\w+:)?(?:f|mergeCell)[\s>/]|\bt\s*=\s*[\"'][ed][\"']")
-ROW_TAG = re.compile(rb"<(?:\w+:)?row[\s>]")
-ROW_NUMBER = re.compile(rb"<(?:\w+:)?row\b[^>]*?\sr\s*=\s*[\"'](\d{1,8})")
-#: Cells from column AA on (letters as bytes): a stray cell far to the right would make calamine's sheet huge.
-WIDE_CELL = re.compile(rb"<(?:\w+:)?c\b[^>]*?\sr\s*=\s*[\"']([A-Z]{2,3})\d")
+#: What only the openpyxl reader handles: a DTD or entity in any part; formulas, merged, error and ISO-date cells in a sheet.
+NOT_PLAIN = (
+    re.compile(rb"<!(?!\[CDATA\[)"),
+    re.compile(rb"<(?:\w+:)?(?:f|mergeCell)[\s>/]"),
+    re.compile(rb"t\s*=\s*[\"'][ed][\"']"),
+)
+# The closing quote matters: a number cut at the end of a block must not match.
+ROW_NUMBER = re.compile(rb"<(?:\w+:)?row\b[^>]*?\sr\s*=\s*[\"'](\d{1,8})[\"']")
+#: Cells from column AA on: a stray cell far to the right would make calamine's sheet huge.
+WIDE_CELL = re.compile(rb"\sr\s*=\s*[\"']([A-Z]{2,3})\d")
 OVERLAP = 256
 
 
@@ -96,10 +100,10 @@ def _is_plain(fileobj: IO[bytes], limits: Limits) -> bool:
                 tail = b""
                 for block in iter(lambda part=part: part.read(1 << 20), b""):
                     text = tail + block
-                    if NOT_PLAIN.search(text):
+                    if any(pattern.search(text) for pattern in NOT_PLAIN):
                         return False
                     if info.filename.startswith("xl/worksheets/"):
-                        rows += len(ROW_TAG.findall(block))
+                        rows += block.count(b"<row") + block.count(b":row")
                         for match in ROW_NUMBER.finditer(text):
                             if match.end() <= len(tail):
                                 continue  # found in the previous block already
