@@ -199,6 +199,7 @@ def test_workbook_reads_the_first_sheet_with_the_spec_headers(alice, acme_people
     assert wizard.upload(content)["Location"].endswith("/preview/")
     batch = wizard.batch()
     assert (batch.sheet_name, batch.new_count) == ("Entries", 2)
+    assert "Sheet read: Entries." in wizard.preview().content.decode()  # the user sees which sheet was read
 
 
 def test_several_sheets_with_the_headers_ask_which_to_read(alice, acme_people, workday):
