@@ -130,3 +130,52 @@ def test_a_post_without_a_csrf_token_is_refused_and_changes_nothing(case, alices
 def test_the_host_pages_need_a_login_too(name, demo):
     response = Client().get(reverse(name))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def admin_upload_cases() -> list[tuple[str, dict, str]]:
+    """The upload pages a host's ModelAdmin adds (the demo's Entry admin), with upload ids."""
+    from django.contrib import admin
+
+    cases = []
+    for model_admin in admin.site._registry.values():
+        if not hasattr(model_admin, "upload_url_name"):
+            continue
+        for pattern in model_admin.get_urls():
+            if "bulkupload" not in (pattern.name or "") or "upload_id" not in pattern.pattern.converters:
+                continue
+            steps = [{"step": step} for step in STEPS] if "step" in pattern.pattern.converters else [{}]
+            for extra in steps:
+                for method in methods(pattern):
+                    cases.append((f"admin:{pattern.name}", {**extra, "_id": "upload_id"}, method))
+    return cases
+
+
+ADMIN_CASES = admin_upload_cases()
+
+
+@pytest.fixture
+def staff_intruders(acme, globex):
+    """Staff who may upload entries in the admin: one of another tenant, one of Alice's tenant."""
+    from django.contrib.auth.models import Permission
+
+    perms = Permission.objects.filter(content_type__app_label="timesheets", codename__in=["add_entry", "change_entry", "view_entry"])
+    clients = []
+    for username, tenant in (("greta", globex), ("carl", acme)):
+        user = get_user_model().objects.create_user(username, password="x", is_staff=True)
+        user.user_permissions.set(perms)
+        tenant.memberships.create(user=user)
+        clients.append(login(username))
+    return clients
+
+
+@pytest.mark.parametrize("case", ADMIN_CASES, ids=case_id)
+def test_admin_upload_pages_answer_404_for_ids_that_are_not_yours(case, alices_uploads, staff_intruders):
+    name, kwargs, method = case
+    for intruder in staff_intruders:
+        for state, batch in alices_uploads.items():
+            response = getattr(intruder, method)(url_for(name, kwargs, batch.pk))
+            assert response.status_code == 404, (state, name, response.status_code)
+
+
+def test_the_admin_upload_pages_are_covered():
+    assert ADMIN_CASES, "the demo's Entry admin should add upload pages"
