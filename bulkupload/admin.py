@@ -143,7 +143,8 @@ class UploadRowAdmin(ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("Cells"))
     def cells(self, row: UploadRow) -> str:
-        return " · ".join(str(value) for value in row.values.values())
+        # Keys starting "__" are the reader's marks (an Excel error cell, a short CSV row), not cells.
+        return " · ".join(str(value) for key, value in row.values.items() if not key.startswith("__"))
 
     @admin.display(description=gettext_lazy("Errors"))
     def error_text(self, row: UploadRow) -> str:
