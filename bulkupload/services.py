@@ -36,6 +36,7 @@ from .validation import (
     DuplicateKeyRule,
     RowResult,
     RowValidator,
+    SharedValues,
     changed_fields,
     decode_values,
     encode_values,
@@ -242,9 +243,10 @@ def _apply_file_rules(batch: UploadBatch, spec: UploadSpec, scope: Any) -> None:
         found[row_id][column].append(message)
 
     def staged_rows() -> Iterator[StagedRow]:
+        shared = SharedValues()
         for chunk in _chunks(valid, "row_number", "data", "values"):
             for row_id, number, data, raw in chunk:
-                yield StagedRow(row_id, number, decode_values(spec.model, data), raw)
+                yield StagedRow(row_id, number, shared(decode_values(spec.model, data)), shared(raw))
 
     for row_id, column, message in run_file_rules(spec, scope, staged_rows):
         found[row_id][column].append(message)

@@ -55,6 +55,23 @@ def _parsers(model: type[models.Model]) -> dict[str, Any]:
     return parsers
 
 
+class SharedValues:
+    """One object for each distinct value of a file: rules may keep every row, and most cells repeat (emails, dates, codes)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple, Any] = {}
+
+    def __call__(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {self._one(key): self._one(value) for key, value in values.items()}
+
+    def _one(self, value: Any) -> Any:
+        kind = type(value)
+        if kind not in (str, datetime.date, decimal.Decimal):
+            return value
+        # By type and text: 7.5 and 7.50 are equal Decimals but not the same cell.
+        return self._seen.setdefault((kind, str(value)), value)
+
+
 def key_text(key: tuple) -> str:
     return json.dumps(list(key), cls=DjangoJSONEncoder)[:255]
 

@@ -14,7 +14,7 @@ from bulkupload.bulk import update_rows
 from bulkupload.models import UploadBatch, UploadRow
 from bulkupload.reading import Limits, calamine, open_table
 from bulkupload.spec import get_spec
-from bulkupload.validation import RowValidator, encode_values
+from bulkupload.validation import RowValidator, SharedValues, encode_values
 from project.timesheets.models import Entry, Project
 
 from .helpers import SPEC
@@ -194,3 +194,12 @@ def test_a_plain_workbook_reads_the_same_through_calamine_as_through_openpyxl(db
     slow = open_table(io.BytesIO(with_formula), name="formula.xlsx")
     assert (fast.header, fast.header_row, fast.sheet) == (slow.header, slow.header_row, slow.sheet) == (rows[2], 3, "Entries")
     assert [(n, list(cells)) for n, cells in fast.rows] == [(n, list(cells)) for n, cells in slow.rows]
+
+
+def test_rows_handed_to_file_rules_share_equal_values_but_keep_each_ones_spelling():
+    shared = SharedValues()
+    first = shared({"hours": decimal.Decimal("7.50"), "date": datetime.date(2026, 1, 5), "email": "ada@acme.example", "n": 1})
+    second = shared({"hours": decimal.Decimal("7.5"), "date": datetime.date(2026, 1, 5), "email": "ada@acme.example", "n": True})
+    assert str(first["hours"]) == "7.50" and str(second["hours"]) == "7.5"
+    assert first["date"] is second["date"] and first["email"] is second["email"]
+    assert second["n"] is True and first["n"] == 1
