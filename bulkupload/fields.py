@@ -118,3 +118,23 @@ class SpreadsheetDecimalField(forms.DecimalField):
             if exc.code == "invalid":
                 raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value}) from None
             raise
+
+
+class SpreadsheetHoursField(SpreadsheetDecimalField):
+    """Hours as a number (7.5) or as a time of day or duration typed in Excel (7:30, 07:30:00)."""
+
+    default_error_messages = {
+        "invalid": _("“%(value)s” is not a number of hours (like 7.5 or 7:30)."),
+    }
+
+    def to_python(self, value: Any) -> decimal.Decimal | None:
+        if isinstance(value, str) and ":" in value:
+            parts = value.strip().split(":")
+            if 2 <= len(parts) <= 3 and all(p.strip().isdigit() for p in parts):
+                hours, minutes, seconds = (int(p) for p in [*parts, "0"][:3])
+                if minutes < 60 and seconds < 60:
+                    exact = decimal.Decimal(hours) + decimal.Decimal(minutes * 60 + seconds) / decimal.Decimal(3600)
+                    # 7:10 is 7.1666…: keep two places so the message is about the step, not the digits.
+                    return exact.quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_HALF_UP)
+            raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value})
+        return super().to_python(value)

@@ -48,7 +48,7 @@ CELL_RULES = [
     ({"email": "nobody@acme.example"}, "employee_email", "Unknown employee “nobody@acme.example”."),
     ({"code": "NOPE-1"}, "project_code", "Unknown project “NOPE-1”."),
     ({"date": "2026-02-30"}, "date", "“2026-02-30” is not a date; use YYYY-MM-DD."),
-    ({"hours": "abc"}, "hours", "“abc” is not a number."),
+    ({"hours": "abc"}, "hours", "“abc” is not a number of hours (like 7.5 or 7:30)."),
     ({"hours": 0}, "hours", "Hours must be more than 0."),
     ({"hours": 25}, "hours", "Hours must be at most 24."),
     ({"hours": 7.3}, "hours", "Hours must be in quarter hours (steps of 0.25)."),
@@ -198,3 +198,16 @@ def test_a_fix_is_revalidated_with_the_file_rules(alice, people, workday):
     assert errors[2] == {"__all__": ["Duplicate of row 3 (same key)."]}
     assert errors[3] == {"__all__": ["Duplicate of row 2 (same key)."]}
     assert wizard.batch().invalid_count == 2
+
+
+@pytest.mark.parametrize(("cell", "expected"), [("7:30", "7.50"), ("07:45:00", "7.75"), (datetime.time(8, 15), "8.25"), ("6,25", "6.25")])
+def test_hours_typed_as_a_time_or_with_a_decimal_comma_are_understood(alice, acme, people, workday, cell, expected):
+    wizard = upload(alice, [row(people, workday, hours=cell)])
+    wizard.to_confirm()
+    wizard.confirm()
+    assert str(Entry.objects.get(tenant=acme).hours) == expected
+
+
+def test_hours_as_a_time_that_is_not_a_quarter_hour_are_refused(alice, people, workday):
+    wizard = upload(alice, [row(people, workday, hours="7:10")])
+    assert errors_by_row(wizard)[2] == {"hours": ["Hours must be in quarter hours (steps of 0.25)."]}

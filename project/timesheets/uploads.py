@@ -28,7 +28,7 @@ class EntryRowForm(forms.Form):
     employee_email = forms.CharField(max_length=254)
     date = fields.SpreadsheetDateField()
     project_code = forms.CharField(max_length=20)
-    hours = fields.SpreadsheetDecimalField(
+    hours = fields.SpreadsheetHoursField(
         max_digits=4,
         decimal_places=2,
         min_value=Decimal("0.25"),
