@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import IO, Any
 
+from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -48,13 +49,14 @@ class Suggestion:
 
 
 def column_names(column: Column) -> list[str]:
-    """Every way a header may name ``column``: label, key and aliases, each as written and, when
-    marked for translation, in the active language too (a German template and an English one both match)."""
+    """Every way a header may name ``column``: label, key and aliases, as written and, when marked for
+    translation, in every configured language (a German template uploaded by an English speaker matches)."""
     names: list[str] = []
     for text in (column.label, column.key, *column.aliases):
-        with translation.override(None):
-            source = str(text)
-        names.extend(dict.fromkeys((str(text), source)))
+        names.append(str(text))
+        for code in [None, *(code for code, _name in settings.LANGUAGES)]:
+            with translation.override(code):
+                names.append(str(text))
     return list(dict.fromkeys(names))
 
 

@@ -10,6 +10,7 @@ import io
 import re
 from collections.abc import Iterable
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -43,6 +44,8 @@ def write_row(sheet, row: int, values: Iterable[object]) -> None:
     """
     for col, value in enumerate(values, start=1):
         cell = sheet.cell(row=row, column=col)
+        if isinstance(value, Promise):  # a gettext_lazy label
+            value = str(value)
         if isinstance(value, str):
             cell.value = cell_safe_text(value)
             # openpyxl takes text starting with "=" for a formula and "#N/A" for an error; keep it text.
@@ -69,7 +72,7 @@ def template_workbook(spec: UploadSpec) -> bytes:
                 formula1='"' + ",".join(column.choices) + '"',
                 allow_blank=not column.required,
                 showErrorMessage=True,
-                errorTitle=column.label,
+                errorTitle=str(column.label)[:32],
                 error=_("Choose one of: %(choices)s") % {"choices": ", ".join(column.choices)},
             )
             validation.add(f"{letter}2:{letter}{TEMPLATE_ROWS}")

@@ -123,3 +123,26 @@ def test_preview_dates_and_numbers_follow_the_locale(alice, acme_people, languag
     wizard.upload(xlsx_file([[e[0], datetime.date(2026, 11, 17), p[0], 7.5, "yes", "Support", ""]]))
     cells = [re.sub(r"\s+", " ", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", wizard.preview().content.decode(), re.S)]
     assert hours in cells and day in cells
+
+
+def test_a_german_template_uploads_without_a_columns_step(german, alice, acme, acme_people, workday):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from project.timesheets.models import Entry
+
+    from .helpers import fill_template
+
+    template = german.get(reverse("bulkupload:template", kwargs={"spec": "timesheet-entries"})).content
+    header = [c.value for c in load_workbook(BytesIO(template)).worksheets[0][1]]
+    assert header[:4] == ["E-Mail der Person", "Datum", "Projektcode", "Stunden"]
+    e, p = acme_people["emails"], acme_people["codes"]
+    filled = fill_template(template, [[e[0], workday, p[0], 4, "ja", "Meeting", ""]])
+    # A colleague whose browser speaks English uploads the German template: the headers still match.
+    wizard = Wizard(alice).start()
+    response = wizard.upload(filled)
+    assert response["Location"].endswith("/preview/")
+    wizard.to_confirm()
+    wizard.confirm()
+    assert Entry.objects.get(tenant=acme).billable is True

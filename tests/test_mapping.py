@@ -85,13 +85,13 @@ def test_renamed_headers_map_with_the_suggestions(alice, acme_people, workday):
 
 
 def test_confirmed_mapping_is_remembered_and_suggested_first(alice, acme_people, workday):
-    german = ["Mitarbeiter", "Tag", "Projekt", "Stunden", "Abrechenbar", "Tätigkeit", "Notiz"]
+    german = ["Mitarbeiter", "Tag", "Projekt", "Aufwand", "Verrechnen", "Art der Arbeit", "Bemerkung"]
     choices = {0: "employee_email", 1: "date", 2: "project_code", 3: "hours", 4: "billable", 5: "activity", 6: "note"}
     first = Wizard(alice).start()
     first.upload(csv_file(rows(acme_people, workday), header=german), "de.csv")
-    assert shown_choices(alice.get(first.url("columns")))["Stunden"] == ""  # nothing resembles "Stunden"
+    assert shown_choices(alice.get(first.url("columns")))["Aufwand"] == ""  # nothing resembles "Aufwand"
     assert post_columns(first, choices)["Location"].endswith("/preview/")
-    assert RememberedMapping.objects.get(spec=SPEC).choices["stunden"] == "hours"
+    assert RememberedMapping.objects.get(spec=SPEC).choices["aufwand"] == "hours"
 
     second = Wizard(alice).start()
     response = second.upload(csv_file(rows(acme_people, workday), header=german), "de-again.csv")
@@ -99,19 +99,19 @@ def test_confirmed_mapping_is_remembered_and_suggested_first(alice, acme_people,
     page = alice.get(response["Location"])
     assert shown_choices(page) == {h: choices[i] for i, h in enumerate(german)}
     form = page.context["wizard"]["form"]
-    hours = next(s for s in form.suggestions if s.header == "Stunden")
+    hours = next(s for s in form.suggestions if s.header == "Aufwand")
     assert hours.candidates[0][0] == "hours"  # remembered: first in the list too
 
 
 def test_remembered_mapping_is_per_user(alice, bob, acme_people, workday):
-    header = ["Mitarbeiter", "Tag", "Projekt", "Stunden", "Tätigkeit"]
+    header = ["Mitarbeiter", "Tag", "Projekt", "Aufwand", "Art der Arbeit"]
     first = Wizard(alice).start()
     first.upload(csv_file([[*r[:4], r[5]] for r in rows(acme_people, workday)], header=header), "de.csv")
     post_columns(first, {0: "employee_email", 1: "date", 2: "project_code", 3: "hours", 4: "activity"})
 
     other = Wizard(bob).start()
     other.upload(csv_file([["someone@globex.example", workday, "G-1", 1, "Support"]], header=header), "de.csv")
-    assert shown_choices(bob.get(other.url("columns")))["Stunden"] == ""
+    assert shown_choices(bob.get(other.url("columns")))["Aufwand"] == ""
 
 
 def test_required_column_left_unmapped_blocks_with_a_message(alice, acme_people, workday):

@@ -131,7 +131,7 @@ class EntryUploadSpec(spec.UploadSpec):
     columns = (
         spec.Column(
             "employee_email",
-            "Employee email",
+            gettext_lazy("Employee email"),
             required=True,
             aliases=("email", "employee"),
             field="employee_id",
@@ -142,7 +142,7 @@ class EntryUploadSpec(spec.UploadSpec):
         ),
         spec.Column(
             "date",
-            "Date",
+            gettext_lazy("Date"),
             required=True,
             field="date",
             help_text=gettext_lazy("The day worked; not in the future, after the lock date."),
@@ -152,7 +152,7 @@ class EntryUploadSpec(spec.UploadSpec):
         ),
         spec.Column(
             "project_code",
-            "Project code",
+            gettext_lazy("Project code"),
             required=True,
             aliases=("project",),
             field="project_id",
@@ -163,7 +163,7 @@ class EntryUploadSpec(spec.UploadSpec):
         ),
         spec.Column(
             "hours",
-            "Hours",
+            gettext_lazy("Hours"),
             required=True,
             field="hours",
             help_text=gettext_lazy("More than 0, at most 24, in quarter hours."),
@@ -173,7 +173,7 @@ class EntryUploadSpec(spec.UploadSpec):
         ),
         spec.Column(
             "billable",
-            "Billable",
+            gettext_lazy("Billable"),
             field="billable",
             help_text=gettext_lazy("Whether the time is billed to the client; blank means no."),
             format=gettext_lazy("yes/no, true/false, y/n, 1/0, x or blank"),
@@ -183,7 +183,7 @@ class EntryUploadSpec(spec.UploadSpec):
         ),
         spec.Column(
             "activity",
-            "Activity",
+            gettext_lazy("Activity"),
             required=True,
             field="activity",
             help_text=gettext_lazy("What kind of work it was."),
@@ -194,7 +194,7 @@ class EntryUploadSpec(spec.UploadSpec):
         ),
         spec.Column(
             "note",
-            "Note",
+            gettext_lazy("Note"),
             field="note",
             help_text=gettext_lazy("Optional, at most 200 characters."),
             format=gettext_lazy("Text"),
