@@ -10,6 +10,7 @@ the test suite writes.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import zipfile
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ ROW_NUMBER = re.compile(rb"<(?:\w+:)?row\b[^>]*?\sr\s*=\s*[\"'](\d{1,8})[\"']")
 #: Cells from column AA on: a stray cell far to the right would make calamine's sheet huge.
 WIDE_CELL = re.compile(rb"\sr\s*=\s*[\"']([A-Z]{2,3})\d")
 OVERLAP = 256
+_plain_seen: dict[tuple, bool] = {}
 
 
 def open_plain_sheet(fileobj: IO[bytes], *, name: str, limits: Limits, sheet: str | None = None) -> Table | None:
@@ -70,7 +72,7 @@ def _plain_workbook(fileobj: IO[bytes], *, name: str, limits: Limits) -> Any | N
         return None
     check_archive(fileobj, name=name, limits=limits)
     try:
-        if not _is_plain(fileobj, limits):
+        if not _is_plain_cached(fileobj, limits):
             return None
         fileobj.seek(0)
         return CalamineWorkbook.from_filelike(fileobj)
@@ -84,6 +86,20 @@ def _worksheet_titles(book: Any) -> list[str]:
     from python_calamine import SheetTypeEnum
 
     return [sheet.name for sheet in book.sheets_metadata if sheet.typ == SheetTypeEnum.WorkSheet]
+
+
+def _is_plain_cached(fileobj: IO[bytes], limits: Limits) -> bool:
+    """:func:`_is_plain`, remembered by content: one upload is opened several times (sheets, header, rows)."""
+    digest = hashlib.sha256()
+    for block in iter(lambda: fileobj.read(1 << 20), b""):
+        digest.update(block)
+    fileobj.seek(0)
+    key = (digest.hexdigest(), limits.max_rows, limits.max_columns, limits.header_search_rows)
+    if key not in _plain_seen:
+        _plain_seen[key] = _is_plain(fileobj, limits)
+        while len(_plain_seen) > 16:
+            _plain_seen.pop(next(iter(_plain_seen)))
+    return _plain_seen[key]
 
 
 def _is_plain(fileobj: IO[bytes], limits: Limits) -> bool:
