@@ -15,7 +15,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.text import slugify
@@ -354,16 +354,26 @@ class BatchView(LoginRequiredMixin, TemplateView):
         }
 
 
-class RollbackView(LoginRequiredMixin, View):
+class RollbackView(LoginRequiredMixin, TemplateView):
+    """GET: what rolling back would undo, and a button; POST: roll back (``force`` after a named conflict)."""
+
+    template_name = "bulkupload/rollback_confirm.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        batch = selectors.batch_for_user_or_404(self.request.user, kwargs["batch_id"])
+        if batch.status != UploadBatch.Status.APPLIED:
+            raise Http404("Only an applied upload can be rolled back.")
+        return {**super().get_context_data(**kwargs), "batch": batch, "conflict": kwargs.get("conflict")}
+
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         batch = selectors.batch_for_user_or_404(request.user, kwargs["batch_id"])
         try:
             _batch, done = services.rollback_batch(batch.pk, force=bool(request.POST.get("force")))
         except RollbackConflict as exc:
-            messages.error(request, str(exc))
-        else:
-            if done:
-                messages.success(request, _("The upload was rolled back."))
+            # Show the rows by number and let the user decide; nothing was changed.
+            return self.render_to_response(self.get_context_data(conflict=str(exc), **kwargs))
+        if done:
+            messages.success(request, _("The upload was rolled back."))
         return redirect("bulkupload:batch", batch_id=batch.pk)
 
 

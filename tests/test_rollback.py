@@ -99,13 +99,31 @@ def test_rollback_refuses_naming_rows_a_later_batch_changed(first_and_second, ac
     assert "Rows 2, 4 were changed after this upload" in str(refused.value)
 
 
-def test_the_receipt_shows_the_refusal(first_and_second, alice, acme_people):
-    _first, second, _before = first_and_second
+def test_the_page_asks_first_and_names_a_refusal_then_rolls_back_anyway_when_told(first_and_second, alice, acme_people):
+    _first, second, before = first_and_second
+    url = reverse("bulkupload:rollback", kwargs={"batch_id": second.pk})
+    asked = alice.get(url).content.decode()
+    assert "Roll back this upload?" in asked
     Entry.objects.filter(employee__email=acme_people["emails"][0]).update(note="by hand")
 
-    response = alice.post(reverse("bulkupload:rollback", kwargs={"batch_id": second.pk}), follow=True)
+    refused = alice.post(url)
 
-    assert "Row 2 was changed after this upload" in response.content.decode()
+    assert refused.status_code == 200
+    assert "Row 2 was changed after this upload" in refused.content.decode()
+    assert 'name="force"' in refused.content.decode()
+    assert UploadBatch.objects.get(pk=second.pk).status == UploadBatch.Status.APPLIED
+
+    forced = alice.post(url, {"force": "1"})
+
+    assert forced.status_code == 302
+    assert UploadBatch.objects.get(pk=second.pk).status == UploadBatch.Status.ROLLED_BACK
+    assert snapshot() == before
+
+
+def test_only_an_applied_upload_has_a_rollback_page(first_and_second, alice):
+    _first, second, _before = first_and_second
+    services.rollback_batch(second.pk)
+    assert alice.get(reverse("bulkupload:rollback", kwargs={"batch_id": second.pk})).status_code == 404
 
 
 def test_forcing_rolls_back_over_later_changes(first_and_second, acme_people):
