@@ -169,6 +169,8 @@ class UploadRow(models.Model):
         indexes = [
             models.Index(fields=["batch", "status", "row_number"], name="bulkupload_row_status"),
             models.Index(fields=["batch", "natural_key"], name="bulkupload_row_key"),
+            # Chunks are read by id within a batch (keyset pagination): one index range per chunk.
+            models.Index(fields=["batch", "id"], name="bulkupload_row_chunk"),
         ]
 
     def __str__(self) -> str:

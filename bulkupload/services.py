@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from . import conf, progress, signals
-from .bulk import update_rows, update_values
+from .bulk import refresh_statistics, update_rows, update_values
 from .exceptions import BatchNotReady, FileRejected, RollbackConflict
 from .mapping import map_header
 from .models import UploadBatch, UploadRow
@@ -103,6 +103,8 @@ def stage_upload(
             UploadRow.objects.bulk_create(rows)
             total += len(rows)
             progress.advance(len(rows))
+        if total >= ANALYZE_FROM_ROWS:
+            refresh_statistics(UploadRow)
         if not total:
             raise FileRejected(_("The file has a header but no data rows."), file=name, sheet=table.sheet)
         old_file = batch.source_file.name
@@ -204,6 +206,8 @@ def validate_batch(batch: UploadBatch, *, row_ids: list[int] | None = None) -> U
 
 
 RESULT_FIELDS = ["errors", "match", "status", "data", "natural_key", "target_pk", "changes"]
+#: After writing this many rows in one go, PostgreSQL's statistics are refreshed.
+ANALYZE_FROM_ROWS = 5000
 
 
 def _record_results(spec: UploadSpec, rows: list[UploadRow], results: list[RowResult]) -> None:
@@ -349,6 +353,7 @@ def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: 
     extra = {batch_attr: batch.pk} if batch_attr else {}
     kept_fields = write_fields + ([batch_attr] if batch_attr else [])
     scope_values = spec.scope_values(scope)
+    created_so_far, analyzed = 0, False
     for chunk in _chunks(batch.rows.exclude(status=Status.INVALID), "data"):
         values_of_rows = [decode_values(model, data) for _row_id, data in chunk]
         existing = find_existing(spec, scope, [spec.key_of(v) for v in values_of_rows], related=False)
@@ -376,6 +381,10 @@ def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: 
             if record is not None:
                 outcomes.append((row_id, outcome, str(record.pk), previous))
         model._default_manager.bulk_create([record for _row_id, record in creates])
+        created_so_far += len(creates)
+        if created_so_far >= ANALYZE_FROM_ROWS and not analyzed:
+            refresh_statistics(model)  # the table may have been empty when its statistics were last taken
+            analyzed = True
         update_rows(model, updates, kept_fields)
         created = [(row_id, Outcome.CREATED, "" if record.pk is None else str(record.pk)) for row_id, record in creates]
         update_values(UploadRow, ["outcome", "target_pk"], created)
