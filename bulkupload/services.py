@@ -20,6 +20,7 @@ from typing import IO, Any
 from django.core.files import File
 from django.db import transaction
 from django.db.models import Count, F
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -130,7 +131,7 @@ def check_size(upload: IO[bytes], *, name: str) -> int | None:
     max_size = conf.get("MAX_FILE_SIZE")
     if size is not None and size > max_size:
         raise FileRejected(
-            _("The file is %(size)s; at most %(limit)s are allowed.") % {"size": _megabytes(size), "limit": _megabytes(max_size)},
+            _("The file is %(size)s; at most %(limit)s are allowed.") % {"size": filesizeformat(size), "limit": filesizeformat(max_size)},
             file=name,
         )
     return size
@@ -171,10 +172,6 @@ def _sha256(upload: IO[bytes]) -> str:
         digest.update(block)
     upload.seek(0)
     return digest.hexdigest()
-
-
-def _megabytes(size: int) -> str:
-    return _("%(mb).1f MB") % {"mb": size / (1024 * 1024)}
 
 
 def _delete_file(name: str) -> None:
