@@ -91,6 +91,12 @@ class SpreadsheetDateField(forms.DateField):
             # A datetime cell at midnight reads as "2026-01-05 00:00:00".
             if len(value) > 10 and value[10] in " T" and value[11:].strip("0:") == "":
                 value = value[:10]
+            if len(value) == 10 and value[4] == "-" and value[7] == "-":
+                # The reader writes date cells as ISO text: skip trying each input format in turn.
+                try:
+                    return datetime.date.fromisoformat(value)
+                except ValueError:
+                    pass
         try:
             return super().to_python(value)
         except ValidationError:

@@ -258,3 +258,16 @@ def test_a_real_worker_process_reaches_the_same_result_as_the_inline_path(demo, 
     assert alice.get(progress_url(batch))["Location"] == reverse("bulkupload:batch", kwargs={"batch_id": batch.pk})
     assert (wizard.batch().status, wizard.batch().created_count) == ("applied", 60)
     assert result() == expected
+
+
+def test_the_row_estimate_reads_only_what_a_sheet_declares():
+    import io
+
+    from bulkupload.background import estimate_rows
+
+    from .helpers import HEADER, csv_file
+
+    rows = [["a@b.example", "2026-01-05", "P-001", 1, "no", "Admin", ""]] * 30
+    assert estimate_rows(io.BytesIO(xlsx_file(rows)), name="30.xlsx") == 31  # the header's row too
+    assert estimate_rows(io.BytesIO(csv_file(rows)), name="30.csv") == 31
+    assert estimate_rows(io.BytesIO(xlsx_file([], header=HEADER)), name="empty.xlsx") == 1

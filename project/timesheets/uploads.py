@@ -83,9 +83,11 @@ class DailyHoursRule(spec.FileRule):
     """An employee's hours on one day, the file's rows plus entries the file leaves alone, are at most 24."""
 
     def check(self, rows: Iterable[spec.StagedRow], *, spec: spec.UploadSpec, scope: Tenant) -> Iterator[tuple[int, str, str]]:
-        by_day: dict[tuple[int, datetime.date], list[spec.StagedRow]] = defaultdict(list)
+        # Only (row id, project, hours) per row is kept: memory stays small for 100,000 rows.
+        by_day: dict[tuple[int, datetime.date], list[tuple[int, int, Decimal]]] = defaultdict(list)
         for row in rows:
-            by_day[(row.values["employee_id"], row.values["date"])].append(row)
+            values = row.values
+            by_day[(values["employee_id"], values["date"])].append((row.id, values["project_id"], values["hours"]))
         if not by_day:
             return
         # Existing entries for those days, one query per 500 employees.
@@ -102,13 +104,13 @@ class DailyHoursRule(spec.FileRule):
                 if (employee_id, day) in by_day:
                     existing[(employee_id, day)].append((project_id, hours))
         for key, day_rows in by_day.items():
-            in_file = {r.values["project_id"] for r in day_rows}
-            total = sum((r.values["hours"] for r in day_rows), Decimal(0))
+            in_file = {project_id for _id, project_id, _hours in day_rows}
+            total = sum((hours for _id, _project, hours in day_rows), Decimal(0))
             total += sum((h for project_id, h in existing.get(key, ()) if project_id not in in_file), Decimal(0))
             if total > MAX_DAILY_HOURS:
-                for row in day_rows:
+                for row_id, _project, _hours in day_rows:
                     yield (
-                        row.id,
+                        row_id,
                         "hours",
                         _("%(total)s hours on %(date)s for this employee; at most 24 are allowed.")
                         % {
