@@ -10,6 +10,9 @@ DEFAULTS: dict[str, Any] = {
     "FILE_ROOT": None,
     "MAX_FILE_SIZE": 20 * 1024 * 1024,
     "MAX_ROWS": 100_000,
+    # Sheets up to this many rows are read by python-calamine (fast, but it holds the sheet in memory);
+    # larger ones stream through openpyxl so that memory stays flat however long the file is.
+    "CALAMINE_MAX_ROWS": 20_000,
     "MAX_COLUMNS": 200,
     "MAX_CELL_LENGTH": 10_000,
     # Workbooks (.xlsx are zips): checked from the archive's directory before anything is unpacked.

@@ -19,6 +19,7 @@ from typing import IO, Any
 from django.utils.translation import gettext as _
 from openpyxl.utils import column_index_from_string, get_column_letter
 
+from .. import conf
 from ..exceptions import FileRejected
 from . import XLSX, Limits, Table, build_table
 from .archive import check_archive
@@ -94,7 +95,7 @@ def _is_plain_cached(fileobj: IO[bytes], limits: Limits) -> bool:
     for block in iter(lambda: fileobj.read(1 << 20), b""):
         digest.update(block)
     fileobj.seek(0)
-    key = (digest.hexdigest(), limits.max_rows, limits.max_columns, limits.header_search_rows)
+    key = (digest.hexdigest(), limits.max_rows, limits.max_columns, limits.header_search_rows, conf.get("CALAMINE_MAX_ROWS"))
     if key not in _plain_seen:
         _plain_seen[key] = _is_plain(fileobj, limits)
         while len(_plain_seen) > 16:
@@ -130,6 +131,8 @@ def _is_plain(fileobj: IO[bytes], limits: Limits) -> bool:
                     tail = block[-OVERLAP:]
             if rows > limits.max_rows + limits.header_search_rows + 1 or last_row > 2 * rows + 100 or widest > limits.max_columns:
                 return False
+            if rows > conf.get("CALAMINE_MAX_ROWS"):
+                return False  # calamine holds the whole sheet; past this, streaming openpyxl keeps memory flat
     return True
 
 
