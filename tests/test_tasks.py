@@ -53,13 +53,19 @@ def progress_url(batch) -> str:
     return reverse("bulkupload:progress", kwargs={"batch_id": batch.pk})
 
 
-def test_a_large_upload_through_tasks_reaches_the_inline_result(alice, acme_people, workday, settings):
-    content = xlsx_file(large_rows(acme_people, workday))
+def inline_result(client, content: bytes, settings) -> object:
+    """Apply ``content`` in the request (below the task threshold), note the entries, and roll it back again."""
     settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 10_000}
-    inline = Wizard(alice).start()
+    inline = Wizard(client).start()
     inline.run(content, "inline.xlsx")
     expected = result()
     services.rollback_batch(inline.upload_id)
+    return expected
+
+
+def test_a_large_upload_through_tasks_reaches_the_inline_result(alice, acme_people, workday, settings):
+    content = xlsx_file(large_rows(acme_people, workday))
+    expected = inline_result(alice, content, settings)
     assert Entry.objects.count() == 0
 
     settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": THRESHOLD}
@@ -231,11 +237,7 @@ def test_a_real_worker_process_reaches_the_same_result_as_the_inline_path(demo, 
         pytest.skip("A worker process needs a database it can share with the test (PostgreSQL; SQLite's test database is in memory).")
     alice = login("alice")
     content = xlsx_file(large_rows(acme_people, workday))
-    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 10_000}
-    inline = Wizard(alice).start()
-    inline.run(content, "inline.xlsx")
-    expected = result()
-    services.rollback_batch(inline.upload_id)
+    expected = inline_result(alice, content, settings)
 
     settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": THRESHOLD}
     settings.TASKS = DATABASE
