@@ -218,7 +218,7 @@ def test_entity_expansion_in_a_sheet_is_refused_as_unsafe(tmp_path):
     laughs = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
     doctype = f'<!DOCTYPE worksheet [<!ENTITY l0 "lol">{laughs}]>'
     content = workbook_with_sheet(header_row_xml() + f'<row r="2">{inline("A2", "&l9;")}</row>', doctype=doctype)
-    assert rejected(tmp_path, "laughs.xlsx", content) == f"{UNSAFE} (file “laughs.xlsx”)"
+    assert rejected(tmp_path, "laughs.xlsx", content) == f"{UNSAFE} (file “laughs.xlsx”, sheet “Entries”)"
 
 
 def test_an_external_entity_never_reads_a_local_file(tmp_path):
@@ -226,7 +226,7 @@ def test_an_external_entity_never_reads_a_local_file(tmp_path):
     doctype = f'<!DOCTYPE worksheet [<!ENTITY xxe SYSTEM "file://{secret}">]>'
     content = workbook_with_sheet(header_row_xml() + f'<row r="2">{inline("A2", "&xxe;")}</row>', doctype=doctype)
     result = read_bounded(write(tmp_path, "xxe.xlsx", content))
-    assert result == {"rejected": f"{UNSAFE} (file “xxe.xlsx”)", "peak_mb": result["peak_mb"]}
+    assert result == {"rejected": f"{UNSAFE} (file “xxe.xlsx”, sheet “Entries”)", "peak_mb": result["peak_mb"]}
     assert "TOP-SECRET-42" not in str(result)
 
 
