@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from . import conf, progress, signals
-from .bulk import refresh_statistics, update_rows, update_values
+from .bulk import insert_instances, insert_values, refresh_statistics, update_rows, update_values
 from .exceptions import BatchNotReady, FileRejected, RollbackConflict
 from .mapping import map_header
 from .models import UploadBatch, UploadRow
@@ -96,14 +96,15 @@ def stage_upload(
         total = 0
         # Each chunk is validated before it is inserted: one write per row, never an update.
         for chunk in itertools.batched(table.rows, conf.get("CHUNK_SIZE")):
-            rows = [
-                UploadRow(batch_id=batch.pk, row_number=number, values=record_problems(mapping.row_values(cells), cells))
-                for number, cells in chunk
+            raws = [record_problems(mapping.row_values(cells), cells) for _number, cells in chunk]
+            results = validator.validate_chunk(raws)
+            staged = [
+                (batch.pk, number, raw, *_result_values(spec, raw, result), *UNTOUCHED)
+                for (number, _cells), raw, result in zip(chunk, raws, results, strict=True)
             ]
-            _record_results(spec, rows, validator.validate_chunk([row.values for row in rows]))
-            UploadRow.objects.bulk_create(rows)
-            total += len(rows)
-            progress.advance(len(rows))
+            insert_values(UploadRow, STAGED_FIELDS, staged)
+            total += len(staged)
+            progress.advance(len(staged))
         if total >= ANALYZE_FROM_ROWS:
             refresh_statistics(UploadRow)
         if not total:
@@ -194,9 +195,10 @@ def validate_batch(batch: UploadBatch, *, row_ids: list[int] | None = None) -> U
         rows = batch.rows.all()
         if row_ids is not None:
             rows = rows.filter(pk__in=row_ids)
-        for chunk in _chunks(rows.only("id", "values")):
-            _record_results(spec, chunk, validator.validate_chunk([row.values for row in chunk]))
-            update_rows(UploadRow, chunk, RESULT_FIELDS)
+        for chunk in _chunks(rows, "values"):
+            results = validator.validate_chunk([raw for _row_id, raw in chunk])
+            found = [(row_id, *_result_values(spec, raw, result)) for (row_id, raw), result in zip(chunk, results, strict=True)]
+            update_values(UploadRow, RESULT_FIELDS, found)
             progress.advance(len(chunk))
         _finish_validation(batch, spec, scope)
     return batch
@@ -207,18 +209,21 @@ RESULT_FIELDS = ["errors", "match", "status", "data", "natural_key", "target_pk"
 ANALYZE_FROM_ROWS = 5000
 
 
-def _record_results(spec: UploadSpec, rows: list[UploadRow], results: list[RowResult]) -> None:
-    for row, result in zip(rows, results, strict=True):
-        if problems := current_problems(row.values):
-            # What the reader found (an Excel error, a formula without result, a short row) outranks the form.
-            result.errors, result.values, result.target, result.changes = {**result.errors, **problems}, None, None, {}
-        valid = result.values is not None
-        row.errors = result.errors
-        row.match = row.status = result.match if valid else Status.INVALID
-        row.data = encode_values(result.values) if valid else None
-        row.natural_key = key_text(spec.key_of(result.values)) if valid else ""
-        row.target_pk = str(result.target.pk) if result.target is not None else ""
-        row.changes = result.changes
+#: A staged row: its place and cells, what validation made of it (:data:`RESULT_FIELDS`), then the columns applying fills.
+STAGED_FIELDS = ["batch", "row_number", "values", *RESULT_FIELDS, "file_errors", "has_file_errors", "previous", "outcome"]
+UNTOUCHED = ({}, False, None, Outcome.PENDING)
+
+
+def _result_values(spec: UploadSpec, raw: dict[str, Any], result: RowResult) -> tuple:
+    """The values of :data:`RESULT_FIELDS` for a row with cells ``raw``."""
+    if problems := current_problems(raw):
+        # What the reader found (an Excel error, a formula without result, a short row) outranks the form.
+        return {**result.errors, **problems}, Status.INVALID, Status.INVALID, None, "", "", {}
+    if result.values is None:
+        return result.errors, Status.INVALID, Status.INVALID, None, "", "", {}
+    target_pk = str(result.target.pk) if result.target is not None else ""
+    natural_key = key_text(spec.key_of(result.values))
+    return result.errors, result.match, result.match, encode_values(result.values), natural_key, target_pk, result.changes
 
 
 def _finish_validation(batch: UploadBatch, spec: UploadSpec, scope: Any) -> None:
@@ -377,7 +382,7 @@ def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: 
             counts[outcome] += 1
             if record is not None:
                 outcomes.append((row_id, outcome, str(record.pk), previous))
-        model._default_manager.bulk_create([record for _row_id, record in creates])
+        insert_instances(model, [record for _row_id, record in creates])
         created_so_far += len(creates)
         if created_so_far >= ANALYZE_FROM_ROWS and not analyzed:
             refresh_statistics(model)  # the table may have been empty when its statistics were last taken

@@ -145,7 +145,8 @@ def find_existing(spec: UploadSpec, scope: Any, keys: Iterable[tuple], *, relate
     if not wanted:
         return {}
     filters = {f"{name}__in": {key[i] for key in wanted} for i, name in enumerate(spec.natural_key)}
-    queryset = spec.get_queryset(scope).filter(**filters)
+    # No ordering: a model's default ordering may join and sort, and the result is a dict.
+    queryset = spec.get_queryset(scope).filter(**filters).order_by()
     if related and spec.existing_related():
         queryset = queryset.select_related(*spec.existing_related())
     found = {}
