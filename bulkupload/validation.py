@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext as _
@@ -104,6 +105,8 @@ class RowValidator:
         self.context = spec.get_row_context(scope)
         self.form = spec.get_form(self.context, data={})
         self.write_fields = spec.write_fields()
+        #: Related records of matched records, by field and primary key, loaded once per upload rather than joined per row.
+        self.related: dict[str, dict[Any, models.Model]] = {}
 
     def clean(self, raw: dict[str, str]) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
         """One row's model values, or None and its messages by column key."""
@@ -119,7 +122,7 @@ class RowValidator:
         """Validate a chunk of rows and match the valid ones with existing records (one query)."""
         results = [RowResult(*self.clean(raw)) for raw in raws]
         keys = [self.spec.key_of(r.values) for r in results if r.values is not None]
-        existing = find_existing(self.spec, self.scope, keys)
+        existing = find_existing(self.spec, self.scope, keys, related=self.related)
         for result in results:
             if result.values is None:
                 continue
@@ -136,10 +139,15 @@ class RowValidator:
         return results
 
 
-def find_existing(spec: UploadSpec, scope: Any, keys: Iterable[tuple], *, related: bool = True) -> dict[tuple, models.Model]:
+def find_existing(
+    spec: UploadSpec, scope: Any, keys: Iterable[tuple], *, related: bool | dict[str, dict[Any, models.Model]] = True
+) -> dict[tuple, models.Model]:
     """Existing records for ``keys`` in one query: natural key → record.
 
     ``related`` loads the spec's ``existing_related()`` too, for showing old values.
+    A dict there is a cache kept across chunks: a foreign key's records are loaded
+    once per upload (one more query only for ids not seen yet) and shared by every
+    row, rather than joined and built again for each row.
     """
     wanted = set(keys)
     if not wanted:
@@ -147,14 +155,46 @@ def find_existing(spec: UploadSpec, scope: Any, keys: Iterable[tuple], *, relate
     filters = {f"{name}__in": {key[i] for key in wanted} for i, name in enumerate(spec.natural_key)}
     # No ordering: a model's default ordering may join and sort, and the result is a dict.
     queryset = spec.get_queryset(scope).filter(**filters).order_by()
-    if related and spec.existing_related():
-        queryset = queryset.select_related(*spec.existing_related())
+    names = spec.existing_related() if related is not False else ()
+    cache = related if isinstance(related, dict) else None
+    foreign_keys = _foreign_keys(queryset.model, names) if cache is not None else None
+    if names and foreign_keys is None:
+        queryset = queryset.select_related(*names)
     found = {}
     for record in queryset:
         key = tuple(getattr(record, name) for name in spec.natural_key)
         if key in wanted:
             found[key] = record
+    if names and foreign_keys is not None:
+        _attach_related(list(found.values()), foreign_keys, cache)
     return found
+
+
+def _foreign_keys(model: type[models.Model], names: tuple[str, ...]) -> list[models.ForeignKey] | None:
+    """The model's own foreign keys named ``names``; None when one is a path or not a foreign key (then: ``select_related``)."""
+    found = []
+    for name in names:
+        try:
+            fk = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return None
+        if not (fk.many_to_one or fk.one_to_one) or not fk.concrete:
+            return None
+        found.append(fk)
+    return found
+
+
+def _attach_related(records: list[models.Model], foreign_keys: list[models.ForeignKey], cache: dict[str, dict[Any, models.Model]]) -> None:
+    for fk in foreign_keys:
+        known = cache.setdefault(fk.name, {})
+        target = fk.target_field.attname
+        missing = {getattr(record, fk.attname) for record in records} - known.keys() - {None}
+        if missing:
+            known.update({getattr(obj, target): obj for obj in fk.related_model._base_manager.filter(**{f"{target}__in": missing})})
+        for record in records:
+            value = getattr(record, fk.attname)
+            if value is not None and value in known:
+                fk.set_cached_value(record, known[value])
 
 
 def changed_fields(spec: UploadSpec, record: models.Model, values: dict[str, Any], write_fields: list[str] | None = None) -> list[str]:
