@@ -1,6 +1,7 @@
 """Load: the app under gunicorn on PostgreSQL, 20 users each walking the whole wizard five times, then the database checked.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bu_load .venv/bin/python bench/load.py [--users 20] [--runs 5] [--rows 1000]
+        [--think 1.0] [--ramp 10] [--workers 5]
 
 The database named in DATABASE_URL is dropped and created afresh (it must not be one that matters), migrated
 and seeded. Each simulated user logs in once, then uploads a 1,000-row .xlsx five times through the wizard:
@@ -8,6 +9,11 @@ first all new rows, then the same keys with changed values (updates). Everything
 bounded (a request timeout, an overall deadline, a fixed number of requests per user). It prints requests per
 second and p50/p95/p99 latency per step and the error count, then checks the database: every batch applied
 exactly once, the entry counts exact, no upload left behind. The exit status is 1 when any check fails.
+
+People pause between the steps of a wizard (to find the file, to read the preview): each simulated user waits
+``--think`` seconds on average (uniformly 0.5× to 1.5×, seeded) before each request after logging in, and the
+users arrive spread over ``--ramp`` seconds. ``--think 0 --ramp 0`` is the stress case: every user sends its
+next request the moment the last one returns, all starting at once.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import datetime
 import http.client
 import io
 import os
+import random
 import re
 import shutil
 import signal
@@ -81,6 +88,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--deadline", type=float, default=900, help="seconds; no user starts a walk after this")
     parser.add_argument("--timeout", type=float, default=120, help="seconds per request")
+    parser.add_argument("--think", type=float, default=1.0, help="mean seconds a user pauses before each step (0: none)")
+    parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the users arrive (0: all at once)")
     return parser.parse_args()
 
 
@@ -279,21 +288,32 @@ def expect(result: UserResult, step: str, got: tuple[int, str, str], status: int
     return where
 
 
-def walk_user(user: str, files: dict, args: argparse.Namespace, deadline: float, start_gate: threading.Barrier) -> UserResult:
+def walk_user(user: str, index: int, files: dict, args: argparse.Namespace, deadline: float, start_gate: threading.Barrier) -> UserResult:
     result = UserResult(user)
     browser = Browser(args.port, args.timeout, result)
+    pauses = random.Random(index)  # think times, not secrets
+
+    def think() -> None:
+        if args.think > 0:
+            time.sleep(args.think * pauses.uniform(0.5, 1.5))
+
     try:
         start_gate.wait()
+        if args.ramp > 0 and args.users > 1:
+            time.sleep(args.ramp * index / args.users)
         browser.request("login", "GET", "/accounts/login/")
+        think()
         expect(result, "login", browser.form("login", "/accounts/login/", {"username": user, "password": PASSWORD}), 302)
         for run in range(args.runs):
             if time.monotonic() > deadline:
                 result.errors.append("deadline reached before all walks")
                 break
+            think()
             where = expect(result, "start", browser.form("start", "/uploads/timesheet-entries/new/", {}), 302, r"/upload/$")
             upload_id = re.search(r"/([0-9a-f-]{36})/upload/$", where).group(1)
             base = f"/uploads/timesheet-entries/{upload_id}"
             prefix = f"bulkupload_{upload_id}-current_step"
+            think()
             got = browser.upload(
                 "upload",
                 f"{base}/upload/",
@@ -303,7 +323,9 @@ def walk_user(user: str, files: dict, args: argparse.Namespace, deadline: float,
             )
             expect(result, "upload", got, 302, r"/preview/$")
             expect(result, "preview", browser.request("preview", "GET", f"{base}/preview/"), 200)
+            think()
             expect(result, "to_confirm", browser.form("to_confirm", f"{base}/preview/", {prefix: "preview"}), 302, r"/confirm/$")
+            think()
             got = browser.form("confirm", f"{base}/confirm/", {prefix: "confirm", "confirm-overwrite": "on"})
             receipt = expect(result, "confirm", got, 302, r"/batches/")
             expect(result, "receipt", browser.request("receipt", "GET", urlsplit(receipt).path), 200)
@@ -320,7 +342,7 @@ def run_users(users: list[str], files: dict, args: argparse.Namespace) -> list[U
     results: list[UserResult | None] = [None] * len(users)
 
     def run(index: int) -> None:
-        results[index] = walk_user(users[index], files, args, deadline, gate)
+        results[index] = walk_user(users[index], index, files, args, deadline, gate)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(users))]
     for thread in threads:
@@ -341,7 +363,12 @@ def percentile(values: list[float], p: float) -> float:
 def print_table(results: list[UserResult], elapsed: float, args: argparse.Namespace) -> None:
     requests = sum(r.requests for r in results)
     errors = sum(len(r.errors) for r in results)
-    print(f"\n{args.users} users x {args.runs} walks x {args.rows} rows, gunicorn {args.workers} workers, PostgreSQL, loopback")
+    pace = (
+        f"think {args.think:g} s before each step, arriving over {args.ramp:g} s"
+        if args.think or args.ramp
+        else "no think time, all at once"
+    )
+    print(f"\n{args.users} users x {args.runs} walks x {args.rows} rows, gunicorn {args.workers} workers, PostgreSQL, loopback; {pace}")
     print(f"{requests} requests in {elapsed:.1f} s = {requests / elapsed:.1f} requests/s; {errors} errors\n")
     print(f"{'step':<12}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'mean ms':>9}")
     for step in STEPS:
