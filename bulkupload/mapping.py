@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -51,13 +52,19 @@ class Suggestion:
 def column_names(column: Column) -> list[str]:
     """Every way a header may name ``column``: label, key and aliases, as written and, when marked for
     translation, in every configured language (a German template uploaded by an English speaker matches)."""
+    return list(_column_names(column, translation.get_language(), tuple(code for code, _name in settings.LANGUAGES)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _column_names(column: Column, active: str | None, languages: tuple[str, ...]) -> tuple[str, ...]:
+    # Switching languages for each text costs more than the rest of planning an upload: once per process.
     names: list[str] = []
     for text in (column.label, column.key, *column.aliases):
         names.append(str(text))
-        for code in [None, *(code for code, _name in settings.LANGUAGES)]:
+        for code in [None, *languages]:
             with translation.override(code):
                 names.append(str(text))
-    return list(dict.fromkeys(names))
+    return tuple(dict.fromkeys(names))
 
 
 def header_lookup(spec: UploadSpec) -> dict[str, str]:
