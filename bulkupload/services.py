@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from . import conf, progress, signals
-from .bulk import insert_instances, insert_values, refresh_statistics, update_rows, update_values
+from .bulk import NewRecords, insert_instances, insert_values, refresh_statistics, update_rows, update_values
 from .exceptions import BatchNotReady, FileRejected, RollbackConflict
 from .mapping import map_header
 from .models import UploadBatch, UploadRow
@@ -355,6 +355,7 @@ def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: 
     extra = {batch_attr: batch.pk} if batch_attr else {}
     kept_fields = write_fields + ([batch_attr] if batch_attr else [])
     scope_values = spec.scope_values(scope)
+    new_record = NewRecords(model)
     created_so_far, analyzed = 0, False
     for chunk in _chunks(batch.rows.exclude(status=Status.INVALID), "data"):
         values_of_rows = [decode_values(model, data) for _row_id, data in chunk]
@@ -366,7 +367,7 @@ def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: 
             record = existing.get(spec.key_of(values))
             previous = None
             if record is None:
-                creates.append((row_id, model(**scope_values, **values, **extra)))
+                creates.append((row_id, new_record(**scope_values, **values, **extra)))
                 outcome = Outcome.CREATED
             elif not changed_fields(spec, record, values, write_fields):
                 outcome = Outcome.UNCHANGED
