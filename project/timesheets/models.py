@@ -82,6 +82,8 @@ class Entry(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "employee", "date", "project"], name="entry_unique_key"),
         ]
+        # A tenant's entries by day: the entries page, daily totals, and finding an upload's rows among existing ones.
+        indexes = [models.Index(fields=["tenant", "date"], name="entry_tenant_date")]
 
     def __str__(self) -> str:
         return f"{self.employee} {self.date} {self.project.code} {self.hours}h"
