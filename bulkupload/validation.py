@@ -161,10 +161,22 @@ def find_existing(
     if names and foreign_keys is None:
         queryset = queryset.select_related(*names)
     found = {}
-    for record in queryset:
-        key = tuple(getattr(record, name) for name in spec.natural_key)
-        if key in wanted:
-            found[key] = record
+    model, query = queryset.model, queryset.query
+    attnames = [f.attname for f in model._meta.concrete_fields]
+    positions = [attnames.index(name) if name in attnames else -1 for name in spec.natural_key]
+    plain = -1 not in positions and not query.annotations and not query.select_related and query.deferred_loading == (frozenset(), True)
+    if plain:
+        # The column lists match more records than the keys (other rows' employees on this chunk's days):
+        # build instances only for the records that are wanted.
+        for values in queryset.values_list(*attnames):
+            key = tuple(values[i] for i in positions)
+            if key in wanted:
+                found[key] = model.from_db(queryset.db, attnames, values)
+    else:
+        for record in queryset:
+            key = tuple(getattr(record, name) for name in spec.natural_key)
+            if key in wanted:
+                found[key] = record
     if names and foreign_keys is not None:
         _attach_related(list(found.values()), foreign_keys, cache)
     return found
