@@ -58,18 +58,14 @@ def update_values(model: type[models.Model], fields: Sequence[str], rows: Sequen
         for start in range(0, len(rows), width):
             part = rows[start : start + width]
             sql = _update_sql(meta.db_table, columns, len(part), connection, unnest=unnest)
-            if unnest:
-                params = [[to_db(row[i], connection) for row in part] for i, to_db in enumerate(prepare)]
-            else:
-                params = [to_db(value, connection) for row in part for to_db, value in zip(prepare, row, strict=True)]
-            cursor.execute(sql, params)
+            cursor.execute(sql, _parameters(prepare, part, connection, unnest=unnest))
 
 
 def _update_sql(table: str, columns: list[models.Field], count: int, connection, *, unnest: bool) -> str:
     quote = connection.ops.quote_name
     names = [f"c{i}" for i in range(len(columns))]
     if unnest:
-        source = "SELECT * FROM UNNEST(" + ", ".join(f"(%s)::{field.db_type(connection).split('(')[0]}[]" for field in columns) + ")"  # noqa: S608
+        source = _unnest(columns, connection)
     elif connection.vendor == "postgresql":
         # Client-side parameters arrive untyped; cast each to its column's type.
         placeholder = "(" + ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in columns) + ")"
@@ -167,6 +163,19 @@ def _plain(field: models.Field, connection) -> bool:
     return (field.target_field if field.is_relation else field).get_internal_type() in connection.data_types
 
 
+def _unnest(columns: list[models.Field], connection) -> str:
+    """``SELECT * FROM UNNEST((%s)::type[], …)``: one array parameter per column, typed without length limits (as Django's insert)."""
+    arrays = ", ".join(f"(%s)::{field.db_type(connection).split('(')[0]}[]" for field in columns)
+    return f"SELECT * FROM UNNEST({arrays})"  # noqa: S608 - the model's own column types; values are parameters
+
+
+def _parameters(prepare: list, rows: Sequence[tuple], connection, *, unnest: bool) -> list:
+    """The rows' values made ready for the database: a list per column for ``UNNEST``, else one flat list."""
+    if unnest:
+        return [[to_db(row[i], connection) for row in rows] for i, to_db in enumerate(prepare)]
+    return [to_db(value, connection) for row in rows for to_db, value in zip(prepare, row, strict=True)]
+
+
 def _insert(model, alias: str, columns: list[models.Field], rows: Sequence[tuple], *, returning: bool, batch_size: int) -> list:
     """One ``INSERT`` per ``batch_size`` rows; PostgreSQL gets a column of values per parameter (``UNNEST``), as Django sends."""
     connection = connections[alias]
@@ -178,7 +187,6 @@ def _insert(model, alias: str, columns: list[models.Field], rows: Sequence[tuple
     tail = f" RETURNING {quote(meta.pk.column)}" if returning else ""
     unnest = connection.vendor == "postgresql"
     if unnest:
-        arrays = ", ".join(f"(%s)::{field.db_type(connection).split('(')[0]}[]" for field in columns)
         width = batch_size
     else:
         placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
@@ -188,13 +196,8 @@ def _insert(model, alias: str, columns: list[models.Field], rows: Sequence[tuple
     with connection.cursor() as cursor:
         for start in range(0, len(rows), width):
             part = rows[start : start + width]
-            if unnest:
-                sql = f"{head}SELECT * FROM UNNEST({arrays}){tail}"  # noqa: S608
-                params = [[to_db(row[i], connection) for row in part] for i, to_db in enumerate(prepare)]
-            else:
-                sql = head + "VALUES " + ", ".join([placeholder] * len(part)) + tail
-                params = [to_db(value, connection) for row in part for to_db, value in zip(prepare, row, strict=True)]
-            cursor.execute(sql, params)
+            values = _unnest(columns, connection) if unnest else "VALUES " + ", ".join([placeholder] * len(part))
+            cursor.execute(head + values + tail, _parameters(prepare, part, connection, unnest=unnest))
             if returning:
                 pks.extend(meta.pk.to_python(row[0]) for row in cursor.fetchall())
     return pks
