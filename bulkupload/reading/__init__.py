@@ -15,7 +15,7 @@ reading stops one row past ``Limits.max_rows``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -96,6 +96,30 @@ def list_sheets(fileobj: IO[bytes], *, name: str) -> list[str]:
     from .xlsx import sheet_names
 
     return sheet_names(fileobj, name=name, limits=Limits())
+
+
+def row_texts(texts: Iterable[tuple[int, str]], *, row_number: int, limits: Limits, name: str, sheet: str | None) -> RowCells:
+    """A row from ``(column, text)`` pairs (1-based columns, in order): up to its last non-blank cell.
+
+    A value beyond ``limits.max_columns`` refuses the file at that row and column.
+    """
+    found: dict[int, str] = {}
+    for column, text in texts:
+        if not text:
+            continue
+        if column > limits.max_columns:
+            raise FileRejected(
+                _("This row has a value in column %(column)s; at most %(limit)d columns are allowed.")
+                % {"column": get_column_letter(column), "limit": limits.max_columns},
+                file=name,
+                sheet=sheet,
+                row=row_number,
+            )
+        found[column] = text
+    cells = RowCells([""] * (max(found) if found else 0))
+    for column, text in found.items():
+        cells[column - 1] = text
+    return cells
 
 
 def check_file_size(fileobj: IO[bytes], *, name: str, limits: Limits) -> None:

@@ -16,14 +16,12 @@ import zipfile
 from collections.abc import Iterator
 from typing import IO, Any
 
-from django.utils.translation import gettext as _
-from openpyxl.utils import column_index_from_string, get_column_letter
+from openpyxl.utils import column_index_from_string
 
 from .. import conf
-from ..exceptions import FileRejected
-from . import XLSX, Limits, Table, build_table
+from . import XLSX, Limits, Table, build_table, row_texts
 from .archive import check_archive
-from .cells import RowCells, cell_text
+from .cells import cell_text
 
 #: What only the openpyxl reader handles: a DTD or entity in any part; formulas, merged, error and ISO-date cells in a sheet.
 NOT_PLAIN = (
@@ -141,21 +139,5 @@ def _rows(sheet: Any, *, name: str, limits: Limits, title: str) -> Iterator[tupl
     # python-calamine 0.9 yields rows from the sheet's first row, blank or not, but cells from its first used column.
     first_column = sheet.start[1] if sheet.start else 0
     for row_number, values in enumerate(sheet.iter_rows(), start=1):
-        found: dict[int, str] = {}
-        for column, value in enumerate(values, start=first_column + 1):
-            text = cell_text(value)
-            if not text:
-                continue
-            if column > limits.max_columns:
-                raise FileRejected(
-                    _("This row has a value in column %(column)s; at most %(limit)d columns are allowed.")
-                    % {"column": get_column_letter(column), "limit": limits.max_columns},
-                    file=name,
-                    sheet=title,
-                    row=row_number,
-                )
-            found[column] = text
-        cells = RowCells([""] * (max(found) if found else 0))
-        for column, text in found.items():
-            cells[column - 1] = text
-        yield row_number, cells
+        texts = ((column, cell_text(value)) for column, value in enumerate(values, start=first_column + 1))
+        yield row_number, row_texts(texts, row_number=row_number, limits=limits, name=name, sheet=title)

@@ -24,9 +24,9 @@ from openpyxl.worksheet._reader import FORMULA_TAG, ROW_TAG, WorkSheetParser
 from openpyxl.xml.constants import SHEET_MAIN_NS
 
 from ..exceptions import FileRejected
-from . import XLSX, Limits, Table, build_table, calamine
+from . import XLSX, Limits, Table, build_table, calamine, row_texts
 from .archive import check_archive
-from .cells import ProblemCell, RowCells, cell_text, error_cell, formula_cell
+from .cells import ProblemCell, cell_text, error_cell, formula_cell
 
 SHEET_DATA_TAG = f"{{{SHEET_MAIN_NS}}}sheetData"
 MERGE_CELL_TAG = f"{{{SHEET_MAIN_NS}}}mergeCell"
@@ -214,25 +214,8 @@ class SheetRows:
 
     def _texts(self, row_number: int, cells: list[dict[str, Any]]) -> list[str]:
         """Cell texts by column, up to the last non-blank one; a value beyond ``max_columns`` is refused."""
-        found: dict[int, str] = {}
-        for cell in cells:
-            value = cell["value"]
-            text = value if isinstance(value, ProblemCell) else cell_text(value)
-            if not text:
-                continue
-            if cell["column"] > self.limits.max_columns:
-                raise FileRejected(
-                    _("This row has a value in column %(column)s; at most %(limit)d columns are allowed.")
-                    % {"column": get_column_letter(cell["column"]), "limit": self.limits.max_columns},
-                    file=self.name,
-                    sheet=self.worksheet.title,
-                    row=row_number,
-                )
-            found[cell["column"]] = text
-        row = RowCells([""] * (max(found) if found else 0))
-        for column, text in found.items():
-            row[column - 1] = text
-        return row
+        texts = ((cell["column"], value if isinstance(value := cell["value"], ProblemCell) else cell_text(value)) for cell in cells)
+        return row_texts(texts, row_number=row_number, limits=self.limits, name=self.name, sheet=self.worksheet.title)
 
     def check_merged(self) -> None:
         """Refuse merged cells over the header or the rows below it (call once every row has been read)."""
