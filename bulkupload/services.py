@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from . import conf, progress, signals
-from .bulk import NewRecords, insert_instances, insert_values, refresh_statistics, update_rows, update_values
+from .bulk import insert_records, insert_values, refresh_statistics, update_rows, update_values
 from .exceptions import BatchNotReady, FileRejected, RollbackConflict
 from .mapping import map_header
 from .models import UploadBatch, UploadRow
@@ -355,19 +355,18 @@ def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: 
     extra = {batch_attr: batch.pk} if batch_attr else {}
     kept_fields = write_fields + ([batch_attr] if batch_attr else [])
     scope_values = spec.scope_values(scope)
-    new_record = NewRecords(model)
     created_so_far, analyzed = 0, False
     for chunk in _chunks(batch.rows.exclude(status=Status.INVALID), "data"):
         values_of_rows = [decode_values(model, data) for _row_id, data in chunk]
         existing = find_existing(spec, scope, [spec.key_of(v) for v in values_of_rows], related=False)
-        creates: list[tuple[int, Any]] = []
+        creates: list[tuple[int, dict[str, Any]]] = []  # (row id, the new record's attribute values)
         updates = []
         outcomes: list[tuple[int, str, str, Any]] = []  # (row id, outcome, target pk, previous values)
         for (row_id, _data), values in zip(chunk, values_of_rows, strict=True):
             record = existing.get(spec.key_of(values))
             previous = None
             if record is None:
-                creates.append((row_id, new_record(**scope_values, **values, **extra)))
+                creates.append((row_id, {**scope_values, **values, **extra}))
                 outcome = Outcome.CREATED
             elif not changed_fields(spec, record, values, write_fields):
                 outcome = Outcome.UNCHANGED
@@ -383,13 +382,13 @@ def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: 
             counts[outcome] += 1
             if record is not None:
                 outcomes.append((row_id, outcome, str(record.pk), previous))
-        insert_instances(model, [record for _row_id, record in creates])
+        pks = insert_records(model, [values for _row_id, values in creates])
         created_so_far += len(creates)
         if created_so_far >= ANALYZE_FROM_ROWS and not analyzed:
             refresh_statistics(model)  # the table may have been empty when its statistics were last taken
             analyzed = True
         update_rows(model, updates, kept_fields)
-        created = [(row_id, Outcome.CREATED, "" if record.pk is None else str(record.pk)) for row_id, record in creates]
+        created = [(row_id, Outcome.CREATED, "" if pk is None else str(pk)) for (row_id, _values), pk in zip(creates, pks, strict=True)]
         update_values(UploadRow, ["outcome", "target_pk"], created)
         update_values(UploadRow, ["outcome", "target_pk", "previous"], outcomes)
         progress.advance(len(chunk))
