@@ -14,12 +14,16 @@ longer than all the rest of an upload. :func:`update_rows` sends one
 and falls back to ``bulk_update`` on other databases.
 
 On PostgreSQL every write sends a column of values per parameter (``UNNEST``),
-as Django's own insert does.
+as Django's own insert does, written as array text where the values allow it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime
+import uuid
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from types import NoneType
 from typing import Any
 
 from django.db import connections, models, router
@@ -230,8 +234,42 @@ def _unnest(columns: list[models.Field], connection) -> str:
 def _parameters(prepare: list, rows: Sequence[tuple], connection, *, unnest: bool) -> list:
     """The rows' values made ready for the database: a list per column for ``UNNEST``, else one flat list."""
     if unnest:
-        return [[to_db(row[i], connection) for row in rows] for i, to_db in enumerate(prepare)]
+        return [_array(column) for column in ([to_db(row[i], connection) for row in rows] for i, to_db in enumerate(prepare))]
     return [to_db(value, connection) for row in rows for to_db, value in zip(prepare, row, strict=True)]
+
+
+def _array(values: list) -> list | str:
+    """A column of values for ``UNNEST``: as PostgreSQL's array text when every value is of a simple type, else the list.
+
+    psycopg renders a list element by element through its generic adapters,
+    which took a third of the time of writing a 100,000-row upload; the text
+    of an array of numbers, dates, booleans, UUIDs and strings is simple to
+    write (quoted elements, backslash before ``"`` and ``\\``, unquoted
+    ``NULL``) and goes as one string, cast to the column's array type by the
+    query. Anything else (JSON, times with zones, floats, bytes) is left to psycopg.
+    """
+    kinds = set(map(type, values))
+    if not kinds <= _ARRAY_TEXT.keys():
+        return values
+    if Decimal in kinds and not all(value.is_finite() for value in values if type(value) is Decimal):
+        return values
+    return "{" + ",".join([_ARRAY_TEXT[type(value)](value) for value in values]) + "}"
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+#: How a value of each type is written as an element of PostgreSQL's array text.
+_ARRAY_TEXT: dict[type, Callable[[Any], str]] = {
+    NoneType: lambda value: "NULL",
+    int: str,
+    bool: lambda value: "t" if value else "f",
+    Decimal: str,
+    datetime.date: datetime.date.isoformat,
+    uuid.UUID: str,
+    str: _quoted,
+}
 
 
 def _insert(model, alias: str, columns: list[models.Field], rows: Sequence[tuple], *, returning: bool, batch_size: int) -> list:

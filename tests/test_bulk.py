@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db.models.signals import post_init
 
-from bulkupload.bulk import NewRecords, insert_instances, insert_records, insert_values, update_rows
+from bulkupload.bulk import NewRecords, insert_instances, insert_records, insert_values, update_rows, update_values
 from bulkupload.models import UploadBatch, UploadRow
 from project.timesheets.models import Employee, Entry, Project
 
@@ -87,6 +87,10 @@ def test_insert_values_and_update_rows_round_trip_json_and_text(demo):
     ]
 
 
+#: Text that array syntax, SQL quoting or a careless split would change.
+AWKWARD = ['say "hi"', "back\\slash \\", "{braces}", "a,b", "NULL", "", "  spaced  ", "ünïcode 🙂", "it's", "line\nbreak", '\\"']
+
+
 def test_insert_records_stores_what_bulk_create_stores_and_returns_the_keys(values):
     pks = insert_records(Entry, values)
     assert len(set(pks)) == len(values) and None not in pks
@@ -123,3 +127,23 @@ def test_insert_records_builds_instances_when_the_model_needs_them(values, acme)
     [pk] = insert_records(UploadBatch, [{"owner_id": owner.pk, "spec": "timesheet-entries"}])
     batch = UploadBatch.objects.get(pk=pk)
     assert batch.created_at is not None and batch.updated_at is not None and batch.status == UploadBatch.Status.DRAFT
+
+
+def test_awkward_text_and_numbers_arrive_unchanged(values):
+    rows = [
+        {**values[0], "date": datetime.date(2023, 4, 1 + i), "note": text, "hours": Decimal("1E+1") if i % 2 else Decimal("-0.50")}
+        for i, text in enumerate(AWKWARD)
+    ]
+    pks = insert_records(Entry, rows)
+    assert [(Entry.objects.get(pk=pk).note, Entry.objects.get(pk=pk).hours) for pk in pks] == [(row["note"], row["hours"]) for row in rows]
+
+    batch = UploadBatch.objects.create(owner=get_user_model().objects.get(username="alice"), spec="timesheet-entries")
+    insert_values(
+        UploadRow, ["batch", "row_number", "natural_key", "target_pk"], [(batch.pk, n, text, "") for n, text in enumerate(AWKWARD)]
+    )
+    assert list(batch.rows.order_by("row_number").values_list("natural_key", flat=True)) == AWKWARD
+    ids = list(batch.rows.order_by("row_number").values_list("pk", flat=True))
+    update_values(
+        UploadRow, ["target_pk", "outcome"], [(pk, text[:64], "created") for pk, text in zip(ids, reversed(AWKWARD), strict=True)]
+    )
+    assert list(batch.rows.order_by("row_number").values_list("target_pk", flat=True)) == list(reversed(AWKWARD))
