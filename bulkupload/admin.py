@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -90,6 +91,20 @@ class UploadBatchAdmin(ReadOnlyAdmin):
     def has_rollback_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
 
+    def may_undo(self, request: HttpRequest, batch: UploadBatch) -> bool:
+        """Rolling back deletes the records a batch created and restores those it changed: both permissions on its model."""
+        try:
+            opts = get_spec(batch.spec).model._meta
+        except KeyError:  # the spec is no longer registered: nothing to say which records are whose
+            return False
+        return request.user.has_perms([f"{opts.app_label}.{get_permission_codename(a, opts)}" for a in ("delete", "change")])
+
+    def records_name(self, batch: UploadBatch) -> str:
+        try:
+            return str(get_spec(batch.spec).model._meta.verbose_name_plural)
+        except KeyError:
+            return _("the records of an upload type that no longer exists")
+
     @admin.action(description=gettext_lazy("Roll back selected batches"), permissions=["rollback"])
     def rollback_selected(self, request: HttpRequest, queryset: QuerySet[UploadBatch]) -> HttpResponse | None:
         """Roll back each batch; those whose records changed since wait for confirmation on an intermediate page."""
@@ -97,6 +112,14 @@ class UploadBatchAdmin(ReadOnlyAdmin):
         rolled, untouched, conflicts = 0, 0, []
         # Newest first: undoing a later batch first often clears the conflicts of an earlier one.
         for batch in queryset.order_by("-applied_at", "-created_at"):
+            if not self.may_undo(request, batch):
+                self.message_user(
+                    request,
+                    _("“%(batch)s” was not rolled back: that deletes and changes %(records)s, which you may not do.")
+                    % {"batch": batch, "records": self.records_name(batch)},
+                    messages.ERROR,
+                )
+                continue
             try:
                 _batch, done = services.rollback_batch(batch.pk, force=str(batch.pk) in confirmed)
             except RollbackConflict as exc:

@@ -169,6 +169,31 @@ def test_roll_back_is_refused_without_the_change_permission(acme, updated_batch)
     assert second.status == UploadBatch.Status.APPLIED
 
 
+@pytest.mark.parametrize("entry_codenames", [(), ("change_entry",), ("delete_entry",)])
+def test_roll_back_is_refused_without_deleting_and_changing_the_entries(acme, updated_batch, entry_codenames):
+    second, _before = updated_batch
+    clerk = staff(acme, "view_uploadbatch", "change_uploadbatch", *entry_codenames)
+
+    act(clerk, BATCHES, "rollback_selected", [second])
+
+    second.refresh_from_db()
+    assert second.status == UploadBatch.Status.APPLIED
+    assert Entry.objects.filter(note="new").exists()
+    page = clerk.get(BATCHES).content.decode()
+    assert f"“{second}” was not rolled back: that deletes and changes entries, which you may not do." in page
+
+
+def test_roll_back_by_staff_who_may_delete_and_change_the_entries(acme, updated_batch):
+    second, before = updated_batch
+    clerk = staff(acme, "view_uploadbatch", "change_uploadbatch", "change_entry", "delete_entry")
+
+    act(clerk, BATCHES, "rollback_selected", [second])
+
+    second.refresh_from_db()
+    assert second.status == UploadBatch.Status.ROLLED_BACK
+    assert sorted(Entry.objects.values_list("pk", "hours", "note")) == before
+
+
 # --- the Entry admin: upload button and export ------------------------------------------------
 
 
