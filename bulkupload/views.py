@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -351,6 +352,7 @@ class BatchView(LoginRequiredMixin, TemplateView):
             "outcome_filter": outcome,
             "outcome_choices": UploadRow.Outcome.choices[1:],
             "resume_url": wizard_url(batch, "preview") if not batch.is_final else None,
+            "may_roll_back": batch.status == UploadBatch.Status.APPLIED and spec.has_permission(self.request.user),
         }
 
 
@@ -360,13 +362,20 @@ class RollbackView(LoginRequiredMixin, TemplateView):
     template_name = "bulkupload/rollback_confirm.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        batch = selectors.batch_for_user_or_404(self.request.user, kwargs["batch_id"])
+        batch = self.get_batch()
         if batch.status != UploadBatch.Status.APPLIED:
             raise Http404("Only an applied upload can be rolled back.")
         return {**super().get_context_data(**kwargs), "batch": batch, "conflict": kwargs.get("conflict")}
 
+    def get_batch(self) -> UploadBatch:
+        """The user's own upload; rolling it back writes its records again, so it needs the permissions uploading needs."""
+        batch = selectors.batch_for_user_or_404(self.request.user, self.kwargs["batch_id"])
+        if not get_spec_or_404(batch.spec).has_permission(self.request.user):
+            raise PermissionDenied(_("You may no longer upload these records, so you cannot roll this upload back."))
+        return batch
+
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        batch = selectors.batch_for_user_or_404(request.user, kwargs["batch_id"])
+        batch = self.get_batch()
         try:
             _batch, done = services.rollback_batch(batch.pk, force=bool(request.POST.get("force")))
         except RollbackConflict as exc:

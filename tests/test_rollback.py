@@ -178,3 +178,22 @@ def test_another_users_batch_cannot_be_rolled_back(first_and_second, bob):
     assert snapshot() == after_second
     second.refresh_from_db()
     assert second.status == UploadBatch.Status.APPLIED
+
+
+def test_rolling_back_needs_the_permissions_uploading_needs(first_and_second, alice, monkeypatch):
+    _first, second, _before = first_and_second
+    after_second = snapshot()
+    receipt = reverse("bulkupload:batch", kwargs={"batch_id": second.pk})
+    url = reverse("bulkupload:rollback", kwargs={"batch_id": second.pk})
+    assert "Roll back this upload…" in alice.get(receipt).content.decode()
+    # The upload type now asks for a permission alice does not have (her role changed since she uploaded).
+    monkeypatch.setattr(get_spec(SPEC), "permissions", ("timesheets.add_entry",))
+
+    page, posted = alice.get(url), alice.post(url, {"force": "1"})
+
+    assert page.status_code == posted.status_code == 403
+    assert "You may no longer upload these records, so you cannot roll this upload back." in posted.content.decode()
+    assert "Roll back this upload…" not in alice.get(receipt).content.decode()
+    assert snapshot() == after_second
+    second.refresh_from_db()
+    assert second.status == UploadBatch.Status.APPLIED
