@@ -9,11 +9,14 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
+from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
@@ -21,6 +24,8 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from .spec import UploadSpec
 
 HEADER_FILL = PatternFill("solid", fgColor="DDE7F0")
+HEADER_FONT = Font(bold=True)
+WRAP = Alignment(wrap_text=True, vertical="top")
 TEMPLATE_ROWS = 5000
 
 
@@ -36,34 +41,62 @@ def cell_safe_text(value: str) -> str:
 
 
 def write_row(sheet, row: int, values: Iterable[object]) -> None:
-    """Write ``values`` into ``row``; text stays text, whatever it starts with.
+    """Write ``values`` into ``row`` of an ordinary worksheet; text stays text (see :func:`put`)."""
+    for col, value in enumerate(values, start=1):
+        put(sheet.cell(row=row, column=col), value)
+
+
+def put(cell: Cell, value: object) -> Cell:
+    """Give ``cell`` its value; text stays text, whatever it starts with.
 
     A string is always written as a string cell: "=HYPERLINK(…)", "=cmd|…", "+1",
     "@SUM(…)" or "#N/A" from a user's file never become a formula or an error
     cell that a spreadsheet would run or show as such.
     """
-    for col, value in enumerate(values, start=1):
-        cell = sheet.cell(row=row, column=col)
-        if isinstance(value, Promise):  # a gettext_lazy label
-            value = str(value)
-        if isinstance(value, str):
-            cell.value = cell_safe_text(value)
-            # openpyxl takes text starting with "=" for a formula and "#N/A" for an error; keep it text.
-            cell.data_type = "s"
-        else:
-            cell.value = value
+    if isinstance(value, Promise):  # a gettext_lazy label
+        value = str(value)
+    if isinstance(value, str):
+        cell.value = cell_safe_text(value)
+        # openpyxl takes text starting with "=" for a formula and "#N/A" for an error; keep it text.
+        cell.data_type = "s"
+    else:
+        cell.value = value
+    return cell
+
+
+def cells(sheet, values: Iterable[object], **style: Any) -> list[WriteOnlyCell]:
+    """A row for a write-only ``sheet``: each value in a cell of its own (:func:`put`), each with ``style`` (font, fill…)."""
+    row = [put(WriteOnlyCell(sheet), value) for value in values]
+    for cell in row:
+        for name, setting in style.items():
+            setattr(cell, name, setting)
+    return row
 
 
 def template_workbook(spec: UploadSpec) -> bytes:
     """The spec's template: a header row, dropdowns for choice columns, an instructions sheet."""
-    book = Workbook()
-    sheet = book.active
-    sheet.title = spec.sheet_title[:31]
-    write_row(sheet, 1, [c.label for c in spec.columns])
+    return _template(spec)
+
+
+def export_workbook(spec: UploadSpec, queryset) -> bytes:
+    """Records as a filled-in template: edit them in Excel and upload the file back.
+
+    Cells come from :meth:`UploadSpec.to_row_values`, the same text the preview
+    compares against, so an untouched row uploads as unchanged and an edited one as
+    an update. Rows are streamed into the file as they are read: memory stays flat
+    however many records there are.
+    """
+    related = spec.existing_related()
+    records = queryset.select_related(*related) if related else queryset
+    return _template(spec, records)
+
+
+def _template(spec: UploadSpec, records=None) -> bytes:
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(spec.sheet_title[:31])
+    # The dropdowns cover the template's empty rows, after the exported records if there are any.
+    last_row = TEMPLATE_ROWS + (records.count() if records is not None else 0)
     for index, column in enumerate(spec.columns, start=1):
-        cell = sheet.cell(row=1, column=index)
-        cell.font = Font(bold=True)
-        cell.fill = HEADER_FILL
         letter = get_column_letter(index)
         sheet.column_dimensions[letter].width = column.width
         if column.choices:
@@ -75,33 +108,31 @@ def template_workbook(spec: UploadSpec) -> bytes:
                 errorTitle=str(column.label)[:32],
                 error=_("Choose one of: %(choices)s") % {"choices": ", ".join(column.choices)},
             )
-            validation.add(f"{letter}2:{letter}{TEMPLATE_ROWS}")
-            sheet.add_data_validation(validation)
+            validation.add(f"{letter}2:{letter}{last_row}")
+            sheet.data_validations.append(validation)
     sheet.freeze_panes = "A2"
+    sheet.append(cells(sheet, [c.label for c in spec.columns], font=HEADER_FONT, fill=HEADER_FILL))
+    if records is not None:
+        for record in records.iterator(chunk_size=1000):
+            values = spec.to_row_values(record)
+            sheet.append(cells(sheet, [values.get(column.key, "") for column in spec.columns]))
 
     notes = book.create_sheet(_("Instructions")[:31])
-    write_row(notes, 1, [_("Column"), _("Required"), _("Format"), _("Allowed values"), _("Example"), _("Notes")])
-    for index in range(1, 7):
-        notes.cell(row=1, column=index).font = Font(bold=True)
-        notes.cell(row=1, column=index).fill = HEADER_FILL
-    for row, column in enumerate(spec.columns, start=2):
-        write_row(
-            notes,
-            row,
-            [
-                column.label,
-                _("yes") if column.required else _("no"),
-                str(column.format),
-                ", ".join(column.choices),
-                column.example,
-                str(column.help_text),
-            ],
-        )
     for letter, width in zip("ABCDEF", (18, 10, 36, 44, 20, 60), strict=True):
         notes.column_dimensions[letter].width = width
-        for cell in notes[letter]:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
     notes.freeze_panes = "A2"
+    headings = [_("Column"), _("Required"), _("Format"), _("Allowed values"), _("Example"), _("Notes")]
+    notes.append(cells(notes, headings, font=HEADER_FONT, fill=HEADER_FILL, alignment=WRAP))
+    for column in spec.columns:
+        described = [
+            column.label,
+            _("yes") if column.required else _("no"),
+            str(column.format),
+            ", ".join(column.choices),
+            column.example,
+            str(column.help_text),
+        ]
+        notes.append(cells(notes, described, alignment=WRAP))
     return save(book)
 
 
@@ -125,52 +156,29 @@ def error_report(spec: UploadSpec, batch) -> bytes:
     the first ``ERROR_REPORT_MAX_COMMENTED_ROWS`` rows; the Errors column has them all).
     Values are written as text, so nothing the user typed runs as a formula.
     """
-    from openpyxl.comments import Comment
-
     from .models import UploadRow
 
     # The spec's order: the database may not keep the order of the batch's header mapping (PostgreSQL's jsonb).
     keys = [c.key for c in spec.columns if c.key in batch.headers] or [c.key for c in spec.columns]
     labels = {c.key: c.label for c in spec.columns}
-    book = Workbook()
-    sheet = book.active
-    sheet.title = (batch.sheet_name or spec.sheet_title)[:31]
-    write_row(sheet, 1, [batch.headers.get(key) or labels.get(key, key) for key in keys] + [_("Errors")])
-    for index in range(1, len(keys) + 2):
-        sheet.cell(row=1, column=index).font = Font(bold=True)
-        sheet.cell(row=1, column=index).fill = HEADER_FILL
-        sheet.column_dimensions[get_column_letter(index)].width = spec.column(keys[index - 1]).width if index <= len(keys) else 60
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet((batch.sheet_name or spec.sheet_title)[:31])
+    for index, key in enumerate(keys, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = spec.column(key).width
+    sheet.column_dimensions[get_column_letter(len(keys) + 1)].width = 60
+    sheet.freeze_panes = "A2"
+    header = [batch.headers.get(key) or labels.get(key, key) for key in keys] + [_("Errors")]
+    sheet.append(cells(sheet, header, font=HEADER_FONT, fill=HEADER_FILL))
     rows = batch.rows.filter(status=UploadRow.Status.INVALID).order_by("row_number")
     for line, row in enumerate(rows.iterator(chunk_size=1000), start=2):
         errors = row.all_errors()
         summary = [f"{labels.get(key, key)}: {message}" for key in keys for message in errors.get(key, [])]
         summary += [str(message) for key, messages in errors.items() if key not in keys for message in messages]
-        write_row(sheet, line, [row.values.get(key, "") for key in keys] + ["\n".join(summary)])
-        for col, key in enumerate(keys, start=1):
+        line_cells = cells(sheet, [row.values.get(key, "") for key in keys])
+        for cell, key in zip(line_cells, keys, strict=True):
             if errors.get(key):
-                cell = sheet.cell(row=line, column=col)
                 cell.fill = ERROR_FILL
                 if line <= ERROR_REPORT_MAX_COMMENTED_ROWS + 1:
                     cell.comment = Comment(cell_safe_text("\n".join(errors[key])), "bulkupload")
-        sheet.cell(row=line, column=len(keys) + 1).alignment = Alignment(wrap_text=True, vertical="top")
-    sheet.freeze_panes = "A2"
-    return save(book)
-
-
-def export_workbook(spec: UploadSpec, queryset) -> bytes:
-    """Records as a filled-in template: edit them in Excel and upload the file back.
-
-    Cells come from :meth:`UploadSpec.to_row_values`, the same text the preview
-    compares against, so an untouched row uploads as unchanged and an edited one as
-    an update.
-    """
-    from openpyxl import load_workbook
-
-    book = load_workbook(io.BytesIO(template_workbook(spec)))
-    sheet = book.worksheets[0]
-    related = spec.existing_related()
-    records = queryset.select_related(*related) if related else queryset
-    for line, record in enumerate(records.iterator(chunk_size=1000), start=2):
-        cells = spec.to_row_values(record)
-        write_row(sheet, line, [cells.get(column.key, "") for column in spec.columns])
+        sheet.append(line_cells + cells(sheet, ["\n".join(summary)], alignment=WRAP))
     return save(book)

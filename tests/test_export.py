@@ -106,6 +106,18 @@ def test_the_export_keeps_formula_like_text_as_text_with_the_template_header(fiv
     assert sheet.freeze_panes == "A2"
 
 
+def test_the_export_looks_like_the_template_with_dropdowns_below_the_records(five_entries):
+    book = load_workbook(io.BytesIO(workbook.export_workbook(get_spec(SPEC), five_entries)))
+    sheet = book.worksheets[0]
+
+    assert all(cell.font.bold for cell in sheet[1]) and not sheet.cell(row=2, column=1).font.bold
+    assert sheet.max_row == 6 and sheet.column_dimensions["A"].width > 20
+    [activity] = [dv for dv in sheet.data_validations.dataValidation if str(dv.sqref).startswith("F")]
+    assert "Development" in activity.formula1
+    assert str(activity.sqref) == f"F2:F{workbook.TEMPLATE_ROWS + 5}"  # every record, and the template's empty rows after them
+    assert [row[0].value for row in book["Instructions"].iter_rows(min_row=2)][:2] == ["Employee email", "Date"]
+
+
 def test_command_line_export_edit_and_import_updates_exactly_two(five_entries, tmp_path):
     exported = tmp_path / "entries.xlsx"
     call_command("bulkupload", "export", SPEC, "--user", "alice", "-o", str(exported), stdout=io.StringIO())
