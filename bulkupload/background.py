@@ -13,10 +13,12 @@ from __future__ import annotations
 import datetime
 import logging
 import re
+import time
 import zipfile
 from typing import IO, Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -232,13 +234,40 @@ def release_stalled(*, older_than: datetime.timedelta | None = None) -> list[Upl
     """
     if older_than is None:
         older_than = datetime.timedelta(hours=conf.get("PURGE_AFTER_HOURS"))
-    cutoff = timezone.now() - older_than
+    return _release(UploadBatch.objects.filter(updated_at__lt=timezone.now() - older_than))
+
+
+def release_if_stalled(batch: UploadBatch) -> bool:
+    """Release ``batch`` (as :func:`release_stalled`) when its task stopped reporting progress: its worker died.
+
+    The heartbeat is the batch's progress file, written at every chunk. A task
+    that has said nothing for ``TASK_STALLED_AFTER_SECONDS`` while reading or
+    applying is taken as stopped; one still waiting for a worker is not. A task
+    that is alive holds the batch's row in its transaction, so the release skips
+    it however long its silence (PostgreSQL); on SQLite its lock makes the
+    release give up. Returns whether the batch was released.
+    """
+    if not batch.is_working or progress.read(batch.pk).phase == "queued":
+        return False
+    reported = progress.last_report(batch.pk)
+    if reported is None or time.time() - reported < conf.get("TASK_STALLED_AFTER_SECONDS"):
+        return False
+    try:
+        released = _release(UploadBatch.objects.filter(pk=batch.pk))
+    except DatabaseError:  # SQLite: a live task holds the database's write lock
+        return False
+    if released:
+        progress.clear(batch.pk)
+        batch.refresh_from_db()
+    return bool(released)
+
+
+def _release(batches: QuerySet[UploadBatch]) -> list[UploadBatch]:
+    """Put working ``batches`` back where the user can upload or confirm again, with a message; skip those a live task holds."""
     message = _("The background work stopped without finishing. Nothing was saved; please try again.")
     released = []
     with transaction.atomic():
-        stalled = UploadBatch.objects.select_for_update(skip_locked=True).filter(
-            status__in=[Status.STAGING, Status.APPLYING], updated_at__lt=cutoff
-        )
+        stalled = batches.select_for_update(skip_locked=True).filter(status__in=[Status.STAGING, Status.APPLYING])
         for batch in stalled:
             batch.status = Status.DRAFT if batch.status == Status.STAGING else Status.READY
             batch.task_error = message

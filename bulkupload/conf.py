@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "PURGE_AFTER_HOURS": 72,
     # Files with more rows than this are read, checked and applied by a task (django.tasks).
     "TASK_THRESHOLD_ROWS": 5000,
+    # A task reading or applying that has reported no progress for this long is taken as stopped (its worker
+    # died): the progress page releases the batch so the user can try again. Waiting for a worker never counts.
+    "TASK_STALLED_AFTER_SECONDS": 600,
     "CSV_FALLBACK_ENCODING": "cp1252",
     "DATE_INPUT_FORMATS": ["%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%Y/%m/%d"],
 }

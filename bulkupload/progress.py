@@ -118,6 +118,14 @@ def read(batch_id: Any) -> Snapshot:
         return Snapshot()
 
 
+def last_report(batch_id: Any) -> float | None:
+    """When the batch's progress was last written (a Unix time), None when it never was: the task's heartbeat."""
+    try:
+        return os.path.getmtime(_path(batch_id))
+    except OSError:
+        return None
+
+
 def clear(batch_id: Any) -> None:
     """Forget the batch's progress file (the work ended)."""
     with suppress(FileNotFoundError):

@@ -417,7 +417,8 @@ class ProgressView(LoginRequiredMixin, TemplateView):
 
 
 def progress_status(batch: UploadBatch, *, next_url: str) -> dict[str, Any]:
-    """The progress page's state, as the page and its script read it."""
+    """The progress page's state, as the page and its script read it (a task whose worker died ends here as failed)."""
+    background.release_if_stalled(batch)
     snapshot = progress.read(batch.pk) if batch.is_working else progress.Snapshot()
     if snapshot.total:
         text = ngettext("%(done)s of %(total)s row", "%(done)s of %(total)s rows", snapshot.total) % {

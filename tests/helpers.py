@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import time
 from dataclasses import dataclass, field
 
 from django.contrib.sessions.models import Session
@@ -12,6 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from openpyxl import Workbook, load_workbook
 
+from bulkupload import progress
 from bulkupload.models import UploadBatch
 
 SPEC = "timesheet-entries"
@@ -122,3 +125,12 @@ def _explain(response) -> str:
         form = response.context.get("form")
         return f"form errors: {getattr(form, 'errors', None)}"
     return f"{response.status_code} {response.get('Location', '')}"
+
+
+def worker_died(batch_id, *, phase: str, silent_for: float) -> None:
+    """What a task worker leaves behind when it is killed: its last progress report, ``silent_for`` seconds ago."""
+    with progress.tracking(progress.file_listener(batch_id)):
+        progress.start(phase, 60)
+        progress.advance(20)
+    heard = time.time() - silent_for
+    os.utime(progress._path(batch_id), (heard, heard))

@@ -18,7 +18,7 @@ from bulkupload.models import UploadBatch, UploadRow
 from project.timesheets.models import Entry
 
 from .conftest import login, on_postgres
-from .helpers import Wizard, xlsx_file
+from .helpers import Wizard, worker_died, xlsx_file
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -143,3 +143,35 @@ def test_purge_never_removes_an_upload_that_is_being_applied(demo, acme, twelve_
     assert outcome == [True]
     assert wizard.batch().status == UploadBatch.Status.APPLIED
     assert Entry.objects.filter(tenant=acme).count() == 12
+
+
+def test_a_silent_task_that_still_holds_its_batch_is_not_released(twelve_rows):
+    """Only a dead task's batch is released: a live one holds the batch's row in its transaction, however quiet it is."""
+    wizard = at_confirm(twelve_rows)
+    UploadBatch.objects.filter(pk=wizard.upload_id).update(status=UploadBatch.Status.APPLYING)
+    worker_died(wizard.upload_id, phase="applying", silent_for=3600)
+    progress_json = reverse("bulkupload:progress", kwargs={"batch_id": wizard.upload_id}) + "?format=json"
+    holding, finish = threading.Event(), threading.Event()
+
+    def live_task() -> None:
+        try:
+            with transaction.atomic():
+                UploadBatch.objects.select_for_update().get(pk=wizard.upload_id)
+                holding.set()
+                finish.wait(30)
+        finally:
+            connection.close()
+
+    task = threading.Thread(target=live_task)
+    task.start()
+    try:
+        assert holding.wait(30)
+        assert wizard.client.get(progress_json).json()["state"] == "working"
+        assert wizard.batch().status == UploadBatch.Status.APPLYING
+    finally:
+        finish.set()
+        task.join(30)
+
+    # Its transaction gone (the worker died), the silence counts.
+    assert wizard.client.get(progress_json).json()["state"] == "failed"
+    assert wizard.batch().status == UploadBatch.Status.READY

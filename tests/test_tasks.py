@@ -22,7 +22,7 @@ from bulkupload.spec import get_spec
 from project.timesheets.models import Entry
 
 from .conftest import login, on_postgres
-from .helpers import SPEC, Wizard, xlsx_file
+from .helpers import SPEC, Wizard, worker_died, xlsx_file
 
 THRESHOLD = 20
 DUMMY = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
@@ -174,6 +174,51 @@ def test_confirming_twice_on_the_task_path_queues_once(alice, acme_people, workd
     assert background.run_apply(wizard.upload_id) == "applied"
     assert background.run_apply(wizard.upload_id) == "gone"
     assert Entry.objects.count() == 60
+
+
+def test_a_task_whose_worker_died_is_released_and_the_user_confirms_again(alice, acme_people, workday, settings):
+    wizard = Wizard(alice).start()
+    wizard.upload(xlsx_file(large_rows(acme_people, workday)))
+    immediate, settings.TASKS = settings.TASKS, DUMMY
+    batch, _queued = background.queue_apply(wizard.upload_id, overwrite=True, skip_invalid=False)
+    worker_died(batch.pk, phase="applying", silent_for=601)
+
+    status = alice.get(progress_url(batch), {"format": "json"}).json()
+
+    assert (status["state"], status["status"]) == ("failed", "ready")
+    assert status["message"] == "The background work stopped without finishing. Nothing was saved; please try again."
+    page = alice.get(progress_url(batch)).content.decode()
+    assert wizard.url("confirm") in page and "Back to confirming" in page
+    assert Entry.objects.count() == 0
+    settings.TASKS = immediate
+    wizard.confirm()
+    assert (wizard.batch().status, wizard.batch().task_error, Entry.objects.count()) == ("applied", "", 60)
+
+
+def test_a_dead_reading_task_sends_the_user_back_to_upload(alice, acme_people, workday, settings):
+    settings.TASKS = DUMMY
+    wizard = Wizard(alice).start()
+    wizard.upload(xlsx_file(large_rows(acme_people, workday)))
+    batch = wizard.batch()
+    assert batch.status == UploadBatch.Status.STAGING
+    worker_died(batch.pk, phase="reading", silent_for=601)
+
+    status = alice.get(progress_url(batch), {"format": "json"}).json()
+
+    assert (status["state"], status["status"]) == ("failed", "draft")
+    assert wizard.batch().status == UploadBatch.Status.DRAFT
+
+
+@pytest.mark.parametrize(("phase", "silent_for"), [("queued", 3600), ("applying", 30)])
+def test_a_task_waiting_for_a_worker_or_heard_from_lately_keeps_working(alice, acme_people, workday, settings, phase, silent_for):
+    wizard = Wizard(alice).start()
+    wizard.upload(xlsx_file(large_rows(acme_people, workday)))
+    settings.TASKS = DUMMY
+    batch, _queued = background.queue_apply(wizard.upload_id, overwrite=True, skip_invalid=False)
+    worker_died(batch.pk, phase=phase, silent_for=silent_for)
+
+    assert alice.get(progress_url(batch), {"format": "json"}).json()["state"] == "working"
+    assert wizard.batch().status == UploadBatch.Status.APPLYING
 
 
 def test_another_users_progress_page_answers_404(alice, bob, acme_people, workday, settings):
