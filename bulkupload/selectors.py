@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from .models import UploadBatch
 from .spec import UploadSpec, all_specs, get_spec
@@ -29,7 +31,12 @@ def user_batches(user: Any) -> QuerySet[UploadBatch]:
 
 
 def batch_for_user_or_404(user: Any, batch_id: Any, *, spec: UploadSpec | None = None) -> UploadBatch:
-    """The user's own upload in their current scope, or 404 (never 403: ids that are not yours do not exist)."""
+    """The user's own upload in their current scope.
+
+    Another user's id answers 404 (ids that are not yours do not exist). The
+    user's own upload made in a scope they no longer have (they left the tenant)
+    answers 403, saying so: it exists, and they should know why it is closed to them.
+    """
     try:
         batch_id = uuid.UUID(str(batch_id))
     except ValueError:
@@ -43,5 +50,5 @@ def batch_for_user_or_404(user: Any, batch_id: Any, *, spec: UploadSpec | None =
         raise Http404("No such upload type.") from None
     scope = batch_spec.get_scope(user)
     if scope is None or batch_spec.scope_key(scope) != batch.scope_key:
-        raise Http404("No such upload.")
+        raise PermissionDenied(_("This upload was made for an organisation you no longer have access to."))
     return batch

@@ -15,7 +15,7 @@ from django.urls import URLPattern, reverse
 from bulkupload import urls as engine_urls
 from bulkupload.models import UploadBatch
 from bulkupload.views import STEPS
-from project.timesheets.models import Entry
+from project.timesheets.models import Entry, Membership, Tenant
 
 from .conftest import login
 from .helpers import SPEC, Wizard, xlsx_file
@@ -100,6 +100,24 @@ def test_ids_that_are_not_yours_answer_404(case, alices_uploads, bob, carol, acm
     assert {b.pk: b.status for b in UploadBatch.objects.filter(pk__in=[b.pk for b in alices_uploads.values()])} == {
         b.pk: b.status for b in alices_uploads.values()
     }
+    assert Entry.objects.filter(tenant=acme).count() == entries
+
+
+@pytest.mark.parametrize("moved_to", [None, "Globex"])
+def test_an_upload_from_a_tenant_the_user_left_is_closed_and_says_why(alices_uploads, alice, acme, moved_to):
+    alice_user = get_user_model().objects.get(username="alice")
+    entries = Entry.objects.filter(tenant=acme).count()
+    Membership.objects.filter(user=alice_user).delete()
+    if moved_to:
+        Tenant.objects.get(name=moved_to).memberships.create(user=alice_user)
+    applied = alices_uploads["applied"]
+
+    receipt = alice.get(reverse("bulkupload:batch", kwargs={"batch_id": applied.pk}))
+    rollback = alice.post(reverse("bulkupload:rollback", kwargs={"batch_id": applied.pk}), {"force": "1"})
+
+    assert receipt.status_code == rollback.status_code == 403
+    assert "This upload was made for an organisation you no longer have access to." in receipt.content.decode()
+    assert UploadBatch.objects.get(pk=applied.pk).status == UploadBatch.Status.APPLIED
     assert Entry.objects.filter(tenant=acme).count() == entries
 
 
