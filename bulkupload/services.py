@@ -358,12 +358,13 @@ def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: 
     created_so_far, analyzed = 0, False
     for chunk in _chunks(batch.rows.exclude(status=Status.INVALID), "data"):
         values_of_rows = [decode_values(model, data) for _row_id, data in chunk]
-        existing = find_existing(spec, scope, [spec.key_of(v) for v in values_of_rows], related=False)
+        keys = [spec.key_of(values) for values in values_of_rows]
+        existing = find_existing(spec, scope, keys, related=False)
         creates: list[tuple[int, dict[str, Any]]] = []  # (row id, the new record's attribute values)
         updates = []
         outcomes: list[tuple[int, str, str, Any]] = []  # (row id, outcome, target pk, previous values)
-        for (row_id, _data), values in zip(chunk, values_of_rows, strict=True):
-            record = existing.get(spec.key_of(values))
+        for (row_id, _data), values, key in zip(chunk, values_of_rows, keys, strict=True):
+            record = existing.get(key)
             previous = None
             if record is None:
                 creates.append((row_id, {**scope_values, **values, **extra}))
