@@ -150,6 +150,8 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 
 # Uploaded spreadsheets are private: they live outside any served media folder.
 BULKUPLOAD = {
+    # The upload pages in the demo's own look (templates/base.html) instead of the engine's page.
+    "BASE_TEMPLATE": "base.html",
     "FILE_ROOT": os.environ.get("BULKUPLOAD_FILE_ROOT", str(BASE_DIR / "var" / "uploads")),
     "MAX_FILE_SIZE": int(os.environ.get("BULKUPLOAD_MAX_FILE_SIZE", 20 * 1024 * 1024)),
     "MAX_ROWS": int(os.environ.get("BULKUPLOAD_MAX_ROWS", 100_000)),
