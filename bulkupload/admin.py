@@ -78,7 +78,7 @@ class ScopedHistoryAdmin(admin.ModelAdmin):
             return queryset.filter(visible)
         return queryset.filter(**{f"{self.batch_path}__in": UploadBatch.objects.filter(visible)})
 
-    def lookup_allowed(self, lookup: str, value: Any, *args: Any, **kwargs: Any) -> bool:
+    def lookup_allowed(self, lookup: str, value: Any, request: HttpRequest | None = None) -> bool:
         # A SimpleListFilter class reads its own parameter; the field filters are named by a string or (name, class).
         offered = {name if isinstance(name, str) else name[0] for name in self.list_filter if isinstance(name, str | tuple | list)}
         offered |= {self.date_hierarchy, *self.extra_lookups} - {None}

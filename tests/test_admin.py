@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from bulkupload import background, services
+from bulkupload import background, compat, services
 from bulkupload.models import UploadBatch
 from bulkupload.spec import get_spec
 from project.timesheets.models import Employee, Entry, Membership, Project
@@ -295,7 +295,7 @@ def test_fixing_a_row_in_the_admin_preview_stays_in_the_admin(admin, acme, acme_
 
 def test_a_large_admin_upload_shows_its_progress_in_the_admin_look(admin, acme_people, workday, settings):
     settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 2}
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": compat.backend_path("dummy.DummyBackend")}}
     created = admin.post(UPLOAD)
     upload_id = created["Location"].split("/")[-3]
     file = io.BytesIO(xlsx_file(rows_for(acme_people, workday)))
