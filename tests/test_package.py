@@ -483,6 +483,10 @@ def test_the_wheel_alone_serves_a_new_project_through_the_whole_wizard(site):
     expected = {row[0]: row for row in first} | {row[0]: row for row in second}
     assert site.query(BOOKS) == [[i, t, p, d.isoformat(), price] for i, t, p, d, price in sorted(expected.values())]
 
+    # The receipt offers a rollback, whose page renders in the bare project too (nothing is rolled back here).
+    rollback = re.search(r'href="(/uploads/batches/[0-9a-f-]+/rollback/)"', receipt.text).group(1)
+    assert browser.get(rollback).status == 200
+
     # The engine's German catalogue ships in the wheel; the admin has the upload button.
     german = Browser(site.url, language="de")
     german.log_in("ada", PASSWORD)
