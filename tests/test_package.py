@@ -22,6 +22,7 @@ import io
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -258,8 +259,13 @@ def pinned(requirement: str) -> str:
 
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-q", "-w", str(out), str(ROOT)], cwd=out)
+    """The wheel, built from a copy of what the build reads (setuptools builds in-tree and keeps a build/ folder
+    whose stale files a later build could pack; the copy also leaves the checkout untouched)."""
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "bulkupload", source / "bulkupload", ignore=shutil.ignore_patterns("__pycache__"))
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-q", "-w", str(out), str(source)], cwd=out)
     (built,) = out.glob("bulkupload-*.whl")
     return built
 
