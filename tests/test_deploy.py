@@ -22,6 +22,8 @@ SETTINGS_ENV = (
     "SECURE_HSTS_INCLUDE_SUBDOMAINS",
     "SECURE_HSTS_PRELOAD",
     "DJANGO_SETTINGS_MODULE",
+    # Set by the browser tests for their live server; never in production.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 )
 
 
