@@ -7,14 +7,15 @@ PY := .venv/bin/python
 setup:
 	@bash scripts/bootstrap.sh
 
+# DEBUG=1: development only (tracebacks, a key kept in var/); production sets SECRET_KEY and leaves DEBUG unset.
 run: setup
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py seed_demo
 	@echo ""
 	@echo "  Open http://127.0.0.1:8000/ and log in as alice (Acme) or bob (Globex); admin for the Django admin."
 	@echo "  Password for all three: bulkupload-demo"
 	@echo ""
-	$(PY) manage.py runserver 127.0.0.1:8000
+	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

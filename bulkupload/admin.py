@@ -16,7 +16,8 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -34,8 +35,56 @@ from .spec import UploadSpec, all_specs, get_spec
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """History: viewable with the view permission, never added, changed or deleted by hand."""
+def visible_batches(user: Any) -> Q | None:
+    """Which batches a staff user may see in the admin: ``None`` for all (superusers), else a filter.
+
+    The specs already say it: a batch is visible when its ``scope_key`` is the key of the scope that
+    ``spec.get_scope(user)`` gives the user for the batch's spec (their tenant, say). A user without a scope in
+    any spec sees none. Override :meth:`ScopedHistoryAdmin.get_visible_batches` to decide otherwise.
+    """
+    if user.is_superuser:
+        return None
+    visible = Q(pk__in=[])
+    for spec in all_specs():
+        scope = spec.get_scope(user)
+        if scope is not None:
+            visible |= Q(spec=spec.slug, scope_key=spec.scope_key(scope))
+    return visible
+
+
+class ScopedHistoryAdmin(admin.ModelAdmin):
+    """Upload history: read-only, limited to the batches the staff user may see, filtered only as offered.
+
+    Viewable with the view permission, never added, changed or deleted by hand.
+    """
+
+    #: The path from this admin's model to its batch ("" for UploadBatch itself).
+    batch_path: str = ""
+    #: Lookups the query string may use besides ``list_filter`` and ``date_hierarchy``: the rest are refused
+    #: (400), so no crafted lookup (``values__contains``, a regex) reaches the database.
+    extra_lookups: tuple[str, ...] = ()
+    SAFE_LOOKUPS = frozenset({"exact", "in", "isnull", "gte", "gt", "lte", "lt", "year", "month", "day"})
+
+    def get_visible_batches(self, request: HttpRequest) -> Q | None:
+        """The hook: a filter on batches for this staff user, or None for all of them."""
+        return visible_batches(request.user)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        visible = self.get_visible_batches(request)
+        if visible is None:
+            return queryset
+        if not self.batch_path:
+            return queryset.filter(visible)
+        return queryset.filter(**{f"{self.batch_path}__in": UploadBatch.objects.filter(visible)})
+
+    def lookup_allowed(self, lookup: str, value: Any, request: HttpRequest | None = None) -> bool:
+        # A SimpleListFilter class reads its own parameter; the field filters are named by a string or (name, class).
+        offered = {name if isinstance(name, str) else name[0] for name in self.list_filter if isinstance(name, str | tuple | list)}
+        offered |= {self.date_hierarchy, *self.extra_lookups} - {None}
+        parts = lookup.split(LOOKUP_SEP)
+        path, last = (parts[:-1], parts[-1]) if parts[-1] in self.SAFE_LOOKUPS else (parts, "exact")
+        return LOOKUP_SEP.join(path) in offered and last in self.SAFE_LOOKUPS
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -48,7 +97,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(UploadBatch)
-class UploadBatchAdmin(ReadOnlyAdmin):
+class UploadBatchAdmin(ScopedHistoryAdmin):
     list_display = [
         "file_name",
         "owner",
@@ -109,6 +158,19 @@ class UploadBatchAdmin(ReadOnlyAdmin):
     def rollback_selected(self, request: HttpRequest, queryset: QuerySet[UploadBatch]) -> HttpResponse | None:
         """Roll back each batch; those whose records changed since wait for confirmation on an intermediate page."""
         confirmed = set(request.POST.getlist("force")) if request.POST.get("confirm_rollback") else set()
+        hidden = len(set(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))) - queryset.count()
+        if hidden > 0 and not request.POST.get("select_across"):
+            # The queryset holds only the batches this user may see: the others were not found, and stay as they are.
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d selected batch was not found among the uploads you may see; nothing was done to it.",
+                    "%(count)d selected batches were not found among the uploads you may see; nothing was done to them.",
+                    hidden,
+                )
+                % {"count": hidden},
+                messages.ERROR,
+            )
         rolled, untouched, conflicts = 0, 0, []
         # Newest first: undoing a later batch first often clears the conflicts of an earlier one.
         for batch in queryset.order_by("-applied_at", "-created_at"):
@@ -156,7 +218,10 @@ class UploadBatchAdmin(ReadOnlyAdmin):
 
 
 @admin.register(UploadRow)
-class UploadRowAdmin(ReadOnlyAdmin):
+class UploadRowAdmin(ScopedHistoryAdmin):
+    batch_path = "batch"
+    #: The batch page links to its rows with ?batch__id__exact=.
+    extra_lookups = ("batch__id", "batch")
     list_display = ["row_number", "batch", "status", "outcome", "cells", "error_text"]
     list_filter = ["status", "outcome"]
     list_select_related = ["batch"]
@@ -292,6 +357,24 @@ class SpreadsheetUploadAdminMixin:
             if spec.model is self.model:
                 return spec
         raise LookupError(f"No upload spec is registered for {self.model.__name__}.")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        """Staff see, change and export only the records of their own scope (superusers: all).
+
+        The scope is the upload spec's: ``get_scope(user)``, and the records ``get_queryset(scope)`` may match;
+        a staff user without a scope sees none. Override :meth:`get_scoped_queryset` to decide otherwise.
+        """
+        return self.get_scoped_queryset(request, super().get_queryset(request))
+
+    def get_scoped_queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        """The hook: limit the admin's records to what the staff user may see."""
+        if request.user.is_superuser:
+            return queryset
+        spec = self.get_upload_spec()
+        scope = spec.get_scope(request.user)
+        if scope is None:
+            return queryset.none()
+        return queryset.filter(pk__in=spec.get_queryset(scope).values("pk"))
 
     def has_upload_permission(self, request: HttpRequest) -> bool:
         """Uploading creates and changes records: both permissions, and a scope in the spec."""

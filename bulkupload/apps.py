@@ -11,4 +11,7 @@ class BulkUploadConfig(AppConfig):
     def ready(self) -> None:
         # Like admin.py: every installed app may declare specs in uploads.py.
         autodiscover_modules("uploads")
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import (
+            checks,  # noqa: F401  (registers the system checks)
+            compat,  # noqa: F401  (chooses the tasks framework now, so a missing one is said at startup)
+        )

@@ -6,6 +6,9 @@ from typing import Any
 from django.conf import settings
 
 DEFAULTS: dict[str, Any] = {
+    # The template the upload pages extend: the engine's own complete page, or the host's (blocks "title",
+    # "extra_head" and "content", and Django's messages shown).
+    "BASE_TEMPLATE": "bulkupload/base.html",
     # Where uploaded files are kept until applied or purged; never a served folder.
     "FILE_ROOT": None,
     "MAX_FILE_SIZE": 20 * 1024 * 1024,

@@ -8,9 +8,8 @@ worker. Arguments are plain JSON so any backend can store them.
 
 from __future__ import annotations
 
-from django.tasks import task
-
 from . import background
+from .compat import task
 
 
 @task

@@ -37,7 +37,16 @@ STEPS = ("upload", "columns", "preview", "confirm")
 logger = logging.getLogger(__name__)
 
 
-class SpecMixin(LoginRequiredMixin):
+class PageMixin(LoginRequiredMixin):
+    """A page of the engine: needs a login; its templates extend ``BULKUPLOAD["BASE_TEMPLATE"]`` (the admin sets its own)."""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.setdefault("bulkupload_base_template", conf.get("BASE_TEMPLATE"))
+        return context
+
+
+class SpecMixin(PageMixin):
     """Resolve ``spec`` from the URL and the user's scope in it; 404 when the user has none."""
 
     spec: UploadSpec
@@ -51,7 +60,7 @@ class SpecMixin(LoginRequiredMixin):
         return super().dispatch(request, *args, **kwargs)
 
 
-class IndexView(LoginRequiredMixin, TemplateView):
+class IndexView(PageMixin, TemplateView):
     """What the user can upload, and their uploads so far."""
 
     template_name = "bulkupload/index.html"
@@ -93,7 +102,7 @@ def wizard_url(batch: UploadBatch, step: str, **query: Any) -> str:
     return f"{url}?{urlencode(query)}" if query else url
 
 
-class UploadWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
+class UploadWizard(PageMixin, NamedUrlSessionWizardView):
     """upload → preview → confirm, with its state kept per upload.
 
     The session holds only the step and small form data under a prefix of the
@@ -330,7 +339,7 @@ class FixRowsView(SpecMixin, View):
         return HttpResponseRedirect(back)
 
 
-class BatchView(LoginRequiredMixin, TemplateView):
+class BatchView(PageMixin, TemplateView):
     """The receipt: what the upload did, row by row."""
 
     template_name = "bulkupload/batch.html"
@@ -356,7 +365,7 @@ class BatchView(LoginRequiredMixin, TemplateView):
         }
 
 
-class RollbackView(LoginRequiredMixin, TemplateView):
+class RollbackView(PageMixin, TemplateView):
     """GET: what rolling back would undo, and a button; POST: roll back (``force`` after a named conflict)."""
 
     template_name = "bulkupload/rollback_confirm.html"
@@ -386,7 +395,7 @@ class RollbackView(LoginRequiredMixin, TemplateView):
         return redirect("bulkupload:batch", batch_id=batch.pk)
 
 
-class ProgressView(LoginRequiredMixin, TemplateView):
+class ProgressView(PageMixin, TemplateView):
     """Where a task working on an upload stands; moves on by itself when it ends.
 
     A small script polls ``?format=json``; without JavaScript the page refreshes

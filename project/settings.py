@@ -1,14 +1,17 @@
 """Settings for the bulkupload demo host: a small multi-tenant timesheet service.
 
-Everything has a safe development default so `make run` needs no configuration;
-production overrides come from the environment (DATABASE_URL, SECRET_KEY, DEBUG,
-ALLOWED_HOSTS).
+Safe by default: DEBUG is off and SECRET_KEY is required unless DEBUG=1 (`make run` sets it).
+Everything else comes from the environment: DATABASE_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, and for a
+site served over HTTPS, HTTPS=1 (secure cookies, SSL redirect, HSTS; each also settable on its own).
 """
 
 import os
+import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -20,14 +23,41 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless the environment says otherwise: a server started without its environment must not show tracebacks.
+# `make run` sets DEBUG=1 for development.
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# Commands that only read the code and never sign anything run without a key, so `manage.py makemigrations
+# --check` and the translation commands work in a bare checkout; everything else (servers, workers, check) needs one.
+KEYLESS_COMMANDS = {"makemigrations", "makemessages", "compilemessages"}
 if not SECRET_KEY:
-    if not DEBUG:
-        raise RuntimeError("Set SECRET_KEY in the environment when DEBUG is off.")
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
+    keyless = Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] and sys.argv[1] in KEYLESS_COMMANDS
+    if not DEBUG and not keyless:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set the SECRET_KEY environment variable to a long random value "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), or set DEBUG=1 for development."
+        )
+    # Development or a keyless command: a random key kept in var/ (so sessions survive the autoreloader), never a
+    # public constant.
+    dev_key = BASE_DIR / "var" / "dev-secret-key"
+    if not dev_key.exists():
+        dev_key.parent.mkdir(exist_ok=True)
+        dev_key.write_text(secrets.token_urlsafe(50))
+    SECRET_KEY = dev_key.read_text().strip()
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h.strip()]
+
+# Served over HTTPS (HTTPS=1): secure cookies, redirect to https and HSTS, so `manage.py check --deploy` is clean.
+# Each can also be set on its own; behind a proxy that terminates TLS set SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO.
+HTTPS = env_bool("HTTPS", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS)
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = (os.environ["SECURE_PROXY_SSL_HEADER"], "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -120,16 +150,18 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 
 # Uploaded spreadsheets are private: they live outside any served media folder.
 BULKUPLOAD = {
+    # The upload pages in the demo's own look (templates/base.html) instead of the engine's page.
+    "BASE_TEMPLATE": "base.html",
     "FILE_ROOT": os.environ.get("BULKUPLOAD_FILE_ROOT", str(BASE_DIR / "var" / "uploads")),
     "MAX_FILE_SIZE": int(os.environ.get("BULKUPLOAD_MAX_FILE_SIZE", 20 * 1024 * 1024)),
     "MAX_ROWS": int(os.environ.get("BULKUPLOAD_MAX_ROWS", 100_000)),
     "PURGE_AFTER_HOURS": int(os.environ.get("BULKUPLOAD_PURGE_AFTER_HOURS", 72)),
 }
 
-# Background work (django.tasks): files above BULKUPLOAD["TASK_THRESHOLD_ROWS"] rows are read, checked and applied
-# as tasks. The default runs them at once, in the request; TASKS_BACKEND=database queues them in the database for
-# `manage.py db_worker` processes (django-tasks-db).
-TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+# Background work (django.tasks on Django 6, the django-tasks backport on 5.2; the engine chooses): files above
+# BULKUPLOAD["TASK_THRESHOLD_ROWS"] rows are read, checked and applied as tasks. Without TASKS both run them at once,
+# in the request (ImmediateBackend); TASKS_BACKEND=database queues them in the database for `manage.py db_worker`
+# processes (django-tasks-db, which works with either).
 if os.environ.get("TASKS_BACKEND") == "database":
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 BULKUPLOAD["TASK_THRESHOLD_ROWS"] = int(os.environ.get("BULKUPLOAD_TASK_THRESHOLD_ROWS", 5000))

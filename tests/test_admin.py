@@ -13,16 +13,17 @@ from django.test import Client
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from bulkupload import background, services
+from bulkupload import background, compat, services
 from bulkupload.models import UploadBatch
 from bulkupload.spec import get_spec
-from project.timesheets.models import Entry, Membership
+from project.timesheets.models import Employee, Entry, Membership, Project
 
 from .conftest import login
 from .helpers import HEADER, SPEC, xlsx_file
 
 BATCHES = reverse("admin:bulkupload_uploadbatch_changelist")
 ENTRIES = reverse("admin:timesheets_entry_changelist")
+ROWS = reverse("admin:bulkupload_uploadrow_changelist")
 UPLOAD = reverse("admin:timesheets_entry_bulkupload_start")
 #: The last breadcrumb of every admin upload page: the pages have the admin's look.
 CRUMB = '<li aria-current="page">Upload spreadsheet</li>'
@@ -294,7 +295,7 @@ def test_fixing_a_row_in_the_admin_preview_stays_in_the_admin(admin, acme, acme_
 
 def test_a_large_admin_upload_shows_its_progress_in_the_admin_look(admin, acme_people, workday, settings):
     settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 2}
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": compat.backend_path("dummy.DummyBackend")}}
     created = admin.post(UPLOAD)
     upload_id = created["Location"].split("/")[-3]
     file = io.BytesIO(xlsx_file(rows_for(acme_people, workday)))
@@ -309,3 +310,153 @@ def test_a_large_admin_upload_shows_its_progress_in_the_admin_look(admin, acme_p
     background.run_staging(upload_id, sheet=None, positions=None)
 
     assert admin.get(progress_url)["Location"] == reverse("admin:timesheets_entry_bulkupload_wizard", args=[upload_id, "preview"])
+
+
+# --- tenant scope: staff see and touch only their own tenant's uploads and entries --------------------------------
+
+
+def tenant_rows(tenant, day) -> list[list]:
+    emails = list(Employee.objects.filter(tenant=tenant).order_by("pk").values_list("email", flat=True)[:2])
+    code = Project.objects.filter(tenant=tenant, active=True).order_by("code").values_list("code", flat=True)[0]
+    return [[email, day, code, 6, "yes", "Development", f"{tenant.name} work"] for email in emails]
+
+
+def upload_as(username: str, rows) -> UploadBatch:
+    user = get_user_model().objects.get(username=username)
+    batch = services.create_batch(get_spec(SPEC), user)
+    services.stage_upload(batch, io.BytesIO(xlsx_file(rows)), name=f"{username}.xlsx")
+    return services.apply_batch(batch.pk)[0]
+
+
+def tenant_staff(username: str, tenant) -> Client:
+    """Staff of one tenant with every batch and entry permission the admin offers."""
+    user = get_user_model().objects.create_user(username, password="x", is_staff=True)
+    Membership.objects.create(user=user, tenant=tenant)
+    codenames = ["view_uploadbatch", "change_uploadbatch", "view_uploadrow", "view_entry", "add_entry", "change_entry", "delete_entry"]
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return login(username)
+
+
+@pytest.fixture
+def two_tenants(acme, globex, workday):
+    """An applied upload in each tenant, and a staff member of each with all the permissions."""
+    return {
+        "acme_batch": upload_as("alice", tenant_rows(acme, workday)),
+        "globex_batch": upload_as("bob", tenant_rows(globex, workday)),
+        "acme_staff": tenant_staff("carol", acme),
+        "globex_staff": tenant_staff("gus", globex),
+    }
+
+
+def test_staff_see_only_their_tenants_batches_and_rows(two_tenants):
+    globex_batch, carol = two_tenants["globex_batch"], two_tenants["acme_staff"]
+
+    batches = carol.get(BATCHES).content.decode()
+    rows = carol.get(ROWS).content.decode()
+    globex_rows = carol.get(ROWS, {"batch__id__exact": str(globex_batch.pk)}).content.decode()
+    globex_page = carol.get(reverse("admin:bulkupload_uploadbatch_change", args=[globex_batch.pk]), follow=True)
+    globex_row = carol.get(reverse("admin:bulkupload_uploadrow_change", args=[globex_batch.rows.first().pk]), follow=True)
+
+    assert "alice.xlsx" in batches and "bob.xlsx" not in batches
+    assert "Acme work" in rows and "Globex work" not in rows
+    assert "Globex work" not in globex_rows and "0 upload rows" in globex_rows
+    assert "doesn’t exist" in globex_page.content.decode() and "bob.xlsx" not in globex_page.content.decode()
+    assert "doesn’t exist" in globex_row.content.decode() and "Globex work" not in globex_row.content.decode()
+    assert "bob.xlsx" in two_tenants["globex_staff"].get(BATCHES).content.decode()
+
+
+def test_staff_cannot_roll_back_another_tenants_batch(two_tenants, globex):
+    globex_batch, carol = two_tenants["globex_batch"], two_tenants["acme_staff"]
+
+    response = act(carol, BATCHES, "rollback_selected", [globex_batch])
+
+    globex_batch.refresh_from_db()
+    assert globex_batch.status == UploadBatch.Status.APPLIED
+    assert Entry.objects.filter(tenant=globex).count() == 2
+    page = carol.get(response["Location"]).content.decode()
+    assert "1 selected batch was not found among the uploads you may see; nothing was done to it." in page
+
+
+def test_staff_roll_back_their_own_tenants_batch_among_others(two_tenants, acme, globex):
+    carol = two_tenants["acme_staff"]
+
+    act(carol, BATCHES, "rollback_selected", [two_tenants["acme_batch"], two_tenants["globex_batch"]])
+
+    assert Entry.objects.filter(tenant=acme).count() == 0
+    assert Entry.objects.filter(tenant=globex).count() == 2
+
+
+def test_staff_see_and_export_only_their_tenants_entries(two_tenants, acme, globex):
+    carol = two_tenants["acme_staff"]
+
+    listing = carol.get(ENTRIES).content.decode()
+    response = act(carol, ENTRIES, "export_selected_as_spreadsheet", Entry.objects.all())
+    globex_entry = Entry.objects.filter(tenant=globex).first()
+    change = carol.get(reverse("admin:timesheets_entry_change", args=[globex_entry.pk]), follow=True).content.decode()
+
+    assert "Acme" in listing and "Globex" not in listing
+    rows = list(load_workbook(io.BytesIO(response.content), read_only=True).worksheets[0].iter_rows(values_only=True))[1:]
+    assert sorted(row[-1] for row in rows) == ["Acme work", "Acme work"]
+    assert "doesn’t exist" in change
+
+
+def test_staff_cannot_move_an_entry_into_another_tenant(two_tenants, acme, globex):
+    carol = two_tenants["acme_staff"]
+    entry = Entry.objects.filter(tenant=acme).first()
+    url = reverse("admin:timesheets_entry_change", args=[entry.pk])
+    data = {
+        "tenant": globex.pk,
+        "employee": entry.employee_id,
+        "project": entry.project_id,
+        "date": entry.date.isoformat(),
+        "hours": "6",
+        "billable": "on",
+        "activity": entry.activity,
+        "note": "moved",
+    }
+
+    response = carol.post(url, data)
+
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    entry.refresh_from_db()
+    assert entry.tenant == acme and entry.note == "Acme work"
+
+
+def test_superusers_see_every_tenant(two_tenants, demo):
+    everyone = login("admin")
+
+    batches = everyone.get(BATCHES).content.decode()
+
+    assert "alice.xlsx" in batches and "bob.xlsx" in batches
+
+
+@pytest.mark.parametrize(
+    "url,query",
+    [
+        (ROWS, "values__contains=x"),
+        (ROWS, "errors__has_key=hours"),
+        (ROWS, "changes__icontains=1"),
+        (ROWS, "status__regex=(("),
+        (ROWS, "batch__owner__password__startswith=md5"),
+        (BATCHES, "headers__contains=Date"),
+        (BATCHES, "owner__password__startswith=md5"),
+        (BATCHES, "spec__iregex=[["),
+    ],
+)
+def test_crafted_filter_lookups_are_refused_not_500(two_tenants, demo, url, query):
+    for client in (login("admin"), two_tenants["acme_staff"]):
+        response = client.get(f"{url}?{query}")
+
+        assert response.status_code == 400, (query, response.status_code)
+
+
+def test_the_offered_filters_still_work(two_tenants, demo):
+    everyone = login("admin")
+    acme_batch = two_tenants["acme_batch"]
+
+    query = {"batch__id__exact": str(acme_batch.pk), "status__exact": "new", "outcome__exact": "created"}
+    by_batch = everyone.get(ROWS, query).content.decode()
+    applied = everyone.get(BATCHES, {"status__exact": "applied", "created_at__year": str(acme_batch.created_at.year)})
+
+    assert "Acme work" in by_batch and "Globex work" not in by_batch
+    assert applied.status_code == 200 and "bob.xlsx" in applied.content.decode()

@@ -10,9 +10,16 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
+import bulkupload
+
 from .helpers import Wizard, csv_file, xlsx_file
 
-CATALOGUE = Path(settings.BASE_DIR) / "locale" / "de" / "LC_MESSAGES"
+ENGINE = Path(bulkupload.__file__).parent
+#: The engine's catalogue ships inside the package; the host's own strings stay in the host's (LOCALE_PATHS).
+CATALOGUES = {
+    "engine": ENGINE / "locale" / "de" / "LC_MESSAGES",
+    "host": Path(settings.BASE_DIR) / "locale" / "de" / "LC_MESSAGES",
+}
 STRING = r'"((?:[^"\\]|\\.)*)"'
 
 
@@ -57,30 +64,48 @@ def german(alice) -> Client:
     return client
 
 
-def test_every_german_string_is_translated_and_none_is_fuzzy():
-    entries = po_entries(CATALOGUE / "django.po")
-    assert len(entries) > 200
+@pytest.fixture(params=sorted(CATALOGUES))
+def catalogue(request) -> Path:
+    return CATALOGUES[request.param]
+
+
+def test_every_german_string_is_translated_and_none_is_fuzzy(catalogue):
+    entries = po_entries(catalogue / "django.po")
+    assert len(entries) > 40
     untranslated = [e["msgid"] for e in entries if not all(e["msgstr"])]
     fuzzy = [e["msgid"] for e in entries if "fuzzy" in e["flags"]]
     assert untranslated == [] and fuzzy == []
 
 
-def test_compiled_catalogue_matches_the_po_file():
-    with (CATALOGUE / "django.mo").open("rb") as compiled:
-        catalogue = gettext.GNUTranslations(compiled)
-    for entry in po_entries(CATALOGUE / "django.po"):
+def test_compiled_catalogue_matches_the_po_file(catalogue):
+    with (catalogue / "django.mo").open("rb") as compiled:
+        translations = gettext.GNUTranslations(compiled)
+    for entry in po_entries(catalogue / "django.po"):
         msgid = unescape(entry["msgid"])
         if entry["plural"] is None:
-            assert catalogue.gettext(msgid) == unescape(entry["msgstr"][0]), msgid
+            assert translations.gettext(msgid) == unescape(entry["msgstr"][0]), msgid
         else:
-            assert catalogue.ngettext(msgid, unescape(entry["plural"]), 5) == unescape(entry["msgstr"][1]), msgid
+            assert translations.ngettext(msgid, unescape(entry["plural"]), 5) == unescape(entry["msgstr"][1]), msgid
 
 
-def test_placeholders_survive_translation():
-    for entry in po_entries(CATALOGUE / "django.po"):
+def test_placeholders_survive_translation(catalogue):
+    for entry in po_entries(catalogue / "django.po"):
         wanted = sorted(re.findall(r"%\(\w+\)\w", entry["plural"] or entry["msgid"]))
         for text in entry["msgstr"]:
             assert sorted(re.findall(r"%\(\w+\)\w", text)) == wanted or not wanted, entry["msgid"]
+
+
+def locations(po: Path) -> set[str]:
+    return {path for line in po.read_text(encoding="utf-8").splitlines() if line.startswith("#: ") for path in line[3:].split()}
+
+
+def test_the_engine_catalogue_holds_only_the_engine_strings_and_the_host_only_its_own():
+    engine, host = locations(CATALOGUES["engine"] / "django.po"), locations(CATALOGUES["host"] / "django.po")
+
+    assert engine and all((ENGINE / path).is_file() for path in engine), engine
+    assert host and all((Path(settings.BASE_DIR) / path).is_file() for path in host), host
+    assert not any(path.startswith("bulkupload/") for path in host)
+    assert {"admin.py", "templates/bulkupload/base.html", "templates/bulkupload/wizard/preview.html"} <= engine
 
 
 def test_upload_pages_render_in_german(german, acme_people, workday):

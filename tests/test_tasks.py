@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.urls import reverse
 
-from bulkupload import background, progress, services
+from bulkupload import background, compat, progress, services
 from bulkupload.exceptions import BatchNotReady
 from bulkupload.models import UploadBatch
 from bulkupload.spec import get_spec
@@ -25,7 +25,8 @@ from .conftest import login, on_postgres
 from .helpers import SPEC, Wizard, worker_died, xlsx_file
 
 THRESHOLD = 20
-DUMMY = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+DUMMY = {"default": {"BACKEND": compat.backend_path("dummy.DummyBackend")}}
+IMMEDIATE = {"default": {"BACKEND": compat.backend_path("immediate.ImmediateBackend")}}
 DATABASE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 KEY = ("employee__email", "date", "project__code", "hours", "billable", "activity", "note")
 
@@ -107,7 +108,7 @@ def test_the_progress_page_works_without_javascript_and_moves_on_when_done(alice
 
 
 def test_a_failed_read_shows_its_message_and_the_user_can_upload_again(alice, acme_people, workday, settings):
-    immediate, settings.TASKS = settings.TASKS, DUMMY
+    settings.TASKS = DUMMY
     settings.BULKUPLOAD = {**settings.BULKUPLOAD, "MAX_ROWS": 50}
     rows = large_rows(acme_people, workday)  # 60 rows: too many, found only when the task reads past row 51
     wizard = Wizard(alice).start()
@@ -123,7 +124,7 @@ def test_a_failed_read_shows_its_message_and_the_user_can_upload_again(alice, ac
     batch.refresh_from_db()
     assert batch.status == UploadBatch.Status.DRAFT and not batch.source_file
 
-    settings.TASKS = immediate
+    settings.TASKS = IMMEDIATE
     response = wizard.upload(xlsx_file(large_rows(acme_people, workday, days=8)), "fixed.xlsx")
     assert response["Location"] == wizard.url("preview")
     batch.refresh_from_db()
@@ -146,7 +147,7 @@ def test_a_failed_apply_leaves_the_batch_ready_to_confirm_again(alice, acme_peop
     rows[3][3] = 30  # an invalid row
     wizard = Wizard(alice).start()
     wizard.upload(xlsx_file(rows))
-    immediate, settings.TASKS = settings.TASKS, DUMMY
+    settings.TASKS = DUMMY
     batch, queued = background.queue_apply(wizard.upload_id, overwrite=True, skip_invalid=False)
     assert queued and batch.status == UploadBatch.Status.APPLYING
     assert alice.get(wizard.url("confirm"))["Location"] == progress_url(batch)
@@ -157,7 +158,7 @@ def test_a_failed_apply_leaves_the_batch_ready_to_confirm_again(alice, acme_peop
     assert "1 row is invalid: fix it or choose to skip it." in page
     assert wizard.url("confirm") in page and "Back to confirming" in page
     assert Entry.objects.count() == 0
-    settings.TASKS = immediate
+    settings.TASKS = IMMEDIATE
     wizard.confirm(skip_invalid=True)
     assert (wizard.batch().status, wizard.batch().task_error, Entry.objects.count()) == ("applied", "", 59)
 
@@ -179,7 +180,7 @@ def test_confirming_twice_on_the_task_path_queues_once(alice, acme_people, workd
 def test_a_task_whose_worker_died_is_released_and_the_user_confirms_again(alice, acme_people, workday, settings):
     wizard = Wizard(alice).start()
     wizard.upload(xlsx_file(large_rows(acme_people, workday)))
-    immediate, settings.TASKS = settings.TASKS, DUMMY
+    settings.TASKS = DUMMY
     batch, _queued = background.queue_apply(wizard.upload_id, overwrite=True, skip_invalid=False)
     worker_died(batch.pk, phase="applying", silent_for=601)
 
@@ -190,7 +191,7 @@ def test_a_task_whose_worker_died_is_released_and_the_user_confirms_again(alice,
     page = alice.get(progress_url(batch)).content.decode()
     assert wizard.url("confirm") in page and "Back to confirming" in page
     assert Entry.objects.count() == 0
-    settings.TASKS = immediate
+    settings.TASKS = IMMEDIATE
     wizard.confirm()
     assert (wizard.batch().status, wizard.batch().task_error, Entry.objects.count()) == ("applied", "", 60)
 
