@@ -85,7 +85,8 @@ def column_format(model_field: models.Field, *, lookup: Any = None, choices: boo
     """What the template's instructions say a cell holds."""
     if lookup is not None:
         related = model_field.related_model._meta
-        return format_lazy(_("The {field} of a {model}"), field=related.get_field(lookup).verbose_name, model=related.verbose_name)
+        named = next((f for f in related.get_fields() if f.name == lookup), None)  # a wrong name is a system check error
+        return format_lazy(_("The {field} of a {model}"), field=getattr(named, "verbose_name", lookup), model=related.verbose_name)
     if choices:
         return _("One of the list")
     kinds = [
