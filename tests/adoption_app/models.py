@@ -35,6 +35,9 @@ class StockPrice(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["symbol", "date"], name="adoption_price_unique_day")]
 
+    def __str__(self) -> str:
+        return f"{self.symbol_id} {self.date}"
+
 
 class Penguin(models.Model):
     species = models.CharField(max_length=20, choices=[("adelie", "Adelie"), ("chinstrap", "Chinstrap"), ("gentoo", "Gentoo")])
@@ -45,3 +48,6 @@ class Penguin(models.Model):
     body_mass_g = models.IntegerField(null=True, blank=True)
     sex = models.CharField(max_length=10, choices=[("male", "Male"), ("female", "Female")], blank=True)
     year = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.species} {self.island} {self.year}"
