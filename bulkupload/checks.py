@@ -19,6 +19,7 @@ bulkupload.E012     a column override matches no field in ``fields``, or two col
 bulkupload.E013     a custom row form lacks a field its columns name
 bulkupload.E014     ``empty_values``/``date_formats``/``fields``/``natural_key`` is a string, not a tuple
 bulkupload.E015     ``batch_field`` is not a foreign key to UploadBatch
+bulkupload.E016     ``slug`` cannot be part of a URL (letters, digits, hyphens and underscores only)
 bulkupload.W001     ``permissions = ()``: any user with a scope may write these records
 bulkupload.W002     a natural key in "create" mode is not used
 =================== =====================================================================
@@ -26,6 +27,7 @@ bulkupload.W002     a natural key in "create" mode is not used
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, Warning, register
@@ -83,8 +85,15 @@ def check_spec(spec: UploadSpec) -> list[CheckMessage]:
         messages += _check_model_fields(spec) + _check_lookups(spec) + _check_overrides(spec)
     else:
         messages += _check_row_form(spec)
-    messages += _check_key(spec) + _check_batch_field(spec) + _check_permissions(spec)
+    messages += _check_key(spec) + _check_batch_field(spec) + _check_permissions(spec) + _check_slug(spec)
     return messages
+
+
+def _check_slug(spec: UploadSpec) -> list[CheckMessage]:
+    if re.fullmatch(r"[-a-zA-Z0-9_]+", str(getattr(spec, "slug", ""))):
+        return []
+    slug = getattr(spec, "slug", "")
+    return [_error(spec, "E016", f"slug {slug!r} cannot be part of a URL.", "Use letters, digits, hyphens and underscores.")]
 
 
 def _name(spec: UploadSpec) -> str:

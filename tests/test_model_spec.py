@@ -7,13 +7,14 @@ import io
 from decimal import Decimal
 
 import pytest
+from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from bulkupload import spec, workbook
+from bulkupload import mapping, spec, workbook
 from bulkupload.models import UploadBatch, UploadRow
 
 from .adoption_app.models import Airport, Company, Penguin, StockPrice
@@ -303,3 +304,28 @@ def test_the_demo_finds_employees_and_projects_only_in_the_uploaders_tenant(bob,
     wizard.confirm(skip_invalid=True)
     entry = Entry.objects.get(upload_batch_id=wizard.upload_id)  # P-001 exists in both tenants: Globex's is meant
     assert entry.project.tenant == globex and entry.employee.tenant == globex and entry.tenant == globex
+
+
+class NamedAirports(spec.ModelUploadSpec):
+    """Overrides: a column's key, label and aliases, and a cell's parsing (a form field of the spec's own)."""
+
+    slug = "named-airports"
+    model = Airport
+    fields = ("iata", "name", "country", "latitude", "longitude")
+    natural_key = ("iata",)
+    columns = (
+        spec.Column("code", "Airport code", field="iata", aliases=("faa",)),
+        spec.Column("latitude", form_field=forms.FloatField(min_value=-90, max_value=90), width=9),
+    )
+
+
+def test_a_column_overrides_what_the_model_says():
+    named = NamedAirports()
+    code, latitude = named.column("code"), named.column("latitude")
+    assert (str(code.label), code.aliases, code.field, code.required) == ("Airport code", ("faa", "iata"), "iata", True)
+    assert latitude.width == 9 and str(latitude.label) == "Latitude"
+    assert mapping.map_header(named, ["FAA", "name", "country", "latitude", "longitude"]).positions["code"] == 0
+
+    cells = {"code": "SFO", "name": "x", "country": "USA", "latitude": "91", "longitude": "1"}
+    form = named.get_form(named.get_row_context(None), data=cells)
+    assert not form.is_valid() and form.errors == {"latitude": ["Ensure this value is less than or equal to 90."]}

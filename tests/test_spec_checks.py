@@ -45,6 +45,7 @@ def test_the_issues_specs_and_the_demo_pass_every_check():
         ({"columns": (spec.Column("town", "Town", field="city"),)}, "bulkupload.E012"),
         ({"empty_values": "NA"}, "bulkupload.E014"),
         ({"batch_field": "name"}, "bulkupload.E015"),
+        ({"slug": "airports/all"}, "bulkupload.E016"),
         ({"permissions": ()}, "bulkupload.W001"),
         ({"import_mode": "create"}, "bulkupload.W002"),
     ],
