@@ -18,6 +18,7 @@ from bulkupload import mapping, spec, workbook
 from bulkupload.models import UploadBatch, UploadRow
 
 from .adoption_app.models import Airport, Company, Penguin, StockPrice
+from .conftest import on_postgres
 from .helpers import Wizard, csv_file, xlsx_file
 
 AIRPORTS = "adoption_app-airport"
@@ -329,3 +330,56 @@ def test_a_column_overrides_what_the_model_says():
     cells = {"code": "SFO", "name": "x", "country": "USA", "latitude": "91", "longitude": "1"}
     form = named.get_form(named.get_row_context(None), data=cells)
     assert not form.is_valid() and form.errors == {"latitude": ["Ensure this value is less than or equal to 90."]}
+
+
+def test_a_record_deleted_after_the_preview_is_skipped_in_update_mode_never_created(ada, renames):
+    Airport.objects.create(iata="SFO", name="San Francisco", country="USA", latitude=1, longitude=2)
+    wizard = Wizard(ada, spec="airport-renames").start()
+    wizard.upload(csv_file([["SFO", "SFO Intl"]], ["IATA code", "Name"]), "renames.csv")
+    wizard.to_confirm()
+    Airport.objects.all().delete()
+
+    wizard.confirm()
+
+    batch = wizard.batch()
+    assert not Airport.objects.exists()
+    assert (batch.created_count, batch.updated_count, batch.skipped_count) == (0, 0, 1)
+    assert batch.rows.get().outcome == UploadRow.Outcome.SKIPPED
+
+
+def test_lookup_values_past_the_limit_get_no_dropdown(ada, companies, settings):
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "LOOKUP_DROPDOWN_MAX_VALUES": 2}
+    response = ada.get(reverse("bulkupload:template", kwargs={"spec": PRICES}))
+    sheet = load_workbook(io.BytesIO(response.content)).worksheets[0]
+    assert not [dv for dv in sheet.data_validations.dataValidation if str(dv.sqref).startswith("A")]
+
+
+def test_a_long_list_of_lookup_values_is_kept_in_a_hidden_sheet(alice, acme):
+    from project.timesheets.models import Employee
+
+    response = alice.get(reverse("bulkupload:template", kwargs={"spec": "timesheet-entries"}))
+    book = load_workbook(io.BytesIO(response.content))
+    [employees] = [dv for dv in book.worksheets[0].data_validations.dataValidation if str(dv.sqref).startswith("A")]
+    lists = book[workbook.LISTS_SHEET]
+    emails = sorted(Employee.objects.filter(tenant=acme).values_list("email", flat=True))
+    assert employees.formula1 == f"{workbook.LISTS_SHEET}!$A$1:$A${len(emails)}"
+    assert lists.sheet_state == "hidden" and [row[0].value for row in lists.iter_rows()] == emails
+
+
+def test_decimal_digits_and_the_database_integer_range_are_cell_errors(ada):
+    rows = [
+        ["Adelie", "Dream", "12345", "NA", "NA", "NA", "NA", "2007"],
+        ["Adelie", "Dream", "NA", "NA", "NA", "99999999999", "NA", "2007"],
+        ["Adelie", "Dream", "NA", "NA", "NA", "4 250", "NA", "2007.0"],
+    ]
+    wizard = Wizard(ada, spec=PENGUINS).start()
+    wizard.upload(csv_file(rows, PENGUIN_HEADER), "penguins.csv")
+
+    errors = {row.row_number: row.all_errors() for row in wizard.batch().rows.all()}
+    assert errors[2] == {"bill_length_mm": ["Ensure that there are no more than 4 digits before the decimal point."]}
+    if on_postgres():  # its integer column holds 32 bits: a bigger number is refused at the cell, not by the INSERT at confirm
+        assert list(errors[3]) == ["body_mass_g"] and "less than or equal to 2147483647" in errors[3]["body_mass_g"][0]
+    else:  # SQLite's integers hold 64 bits
+        assert errors[3] == {}
+    assert errors[4] == {}
+    assert wizard.batch().rows.get(row_number=4).data["body_mass_g"] == 4250
