@@ -383,3 +383,43 @@ def test_decimal_digits_and_the_database_integer_range_are_cell_errors(ada):
         assert errors[3] == {}
     assert errors[4] == {}
     assert wizard.batch().rows.get(row_number=4).data["body_mass_g"] == 4250
+
+
+class IslandCensus(spec.ModelUploadSpec):
+    """A key partly given by the scope: each user counts the penguins of their island."""
+
+    slug = "island-census"
+    model = Penguin
+    fields = ("species", "year", "body_mass_g")
+    natural_key = ("island", "species", "year")
+    scope_fields = ("island",)
+
+    def get_scope(self, user):
+        return "Biscoe" if user.is_authenticated else None
+
+    def get_queryset(self, scope):
+        return Penguin.objects.filter(island=scope)
+
+    def scope_values(self, scope):
+        return {"island": scope}
+
+
+@pytest.fixture
+def census():
+    spec.register(IslandCensus)
+    yield IslandCensus
+    spec.unregister(IslandCensus)
+
+
+def test_a_natural_key_may_take_a_part_from_the_scope(ada, census):
+    Penguin.objects.create(species="adelie", island="Dream", year=2007, body_mass_g=1)  # another island: never matched
+    header = ["species", "year", "body_mass_g"]
+    walk(ada, "island-census", csv_file([["Adelie", "2007", "3750"], ["Gentoo", "2007", "5000"]], header), "census.csv")
+    second = walk(ada, "island-census", csv_file([["Adelie", "2007", "3800"], ["Gentoo", "2007", "5000"]], header), "census.csv")
+
+    assert (second.batch().updated_count, second.batch().unchanged_count, second.batch().created_count) == (1, 1, 0)
+    assert sorted(Penguin.objects.values_list("island", "species", "body_mass_g")) == [
+        ("Biscoe", "adelie", 3800),
+        ("Biscoe", "gentoo", 5000),
+        ("Dream", "adelie", 1),
+    ]

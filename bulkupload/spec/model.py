@@ -171,14 +171,16 @@ class ModelUploadSpec(UploadSpec):
             values[attname] = default if value is None and default is not None else value
         if self._key_from_scope:
             scoped = self.scope_values(scope)
-            values.update({name: scoped.get(name) for name in self._key_from_scope})
+            for attname, name in self._key_from_scope:
+                value = scoped[attname] if attname in scoped else scoped.get(name)
+                values[attname] = value.pk if isinstance(value, models.Model) else value  # {"tenant": obj} or {"tenant_id": pk}
         return values
 
     @cached_property
-    def _key_from_scope(self) -> list[str]:
-        """Parts of the natural key the scope gives (not a column)."""
+    def _key_from_scope(self) -> list[tuple[str, str]]:
+        """Parts of the natural key the scope gives (not a column): (attname, name)."""
         written = {column.field for column in self.columns}
-        return [name for name in self.key_fields if name not in written]
+        return [(name, self.model._meta.get_field(name).name) for name in self.key_fields if name not in written]
 
     def to_row_values(self, instance: models.Model) -> dict[str, str]:
         """A record as the cells a user would type: lookup values rather than primary keys, choice labels rather than codes."""
