@@ -16,7 +16,7 @@ bulkupload.E009     ``lookups`` names a field that is not a foreign key among ``
 bulkupload.E010     ``lookups`` names no field of the related model
 bulkupload.E011     ``lookups`` names a field that does not identify one related record
 bulkupload.E012     a column override matches no field in ``fields``, or two columns share a key
-bulkupload.E013     a custom row form lacks a field its columns name
+bulkupload.E013     a custom row form lacks a field its columns name (or declares one no column fills)
 bulkupload.E014     ``empty_values``/``date_formats``/``fields``/``natural_key`` is a string, not a tuple
 bulkupload.E015     ``batch_field`` is not a foreign key to UploadBatch
 bulkupload.E016     ``slug`` cannot be part of a URL (letters, digits, hyphens and underscores only)
@@ -203,6 +203,16 @@ def _check_overrides(spec: Any) -> list[CheckMessage]:
                 )
             )
     found += _duplicate_keys(spec)
+    extra = [name for name in spec.form_class.base_fields if name not in {column.key for column in spec.columns}]
+    if extra:
+        found.append(
+            _error(
+                spec,
+                "E013",
+                f"form_class {spec.form_class.__name__} declares {', '.join(map(repr, extra))}, which no column fills.",
+                "A form_class field must be a column's key (a name in fields, or a Column's key).",
+            )
+        )
     return found
 
 

@@ -46,6 +46,7 @@ def test_the_issues_specs_and_the_demo_pass_every_check():
         ({"empty_values": "NA"}, "bulkupload.E014"),
         ({"batch_field": "name"}, "bulkupload.E015"),
         ({"slug": "airports/all"}, "bulkupload.E016"),
+        ({"form_class": type("Rules", (forms.Form,), {"altitude": forms.IntegerField()})}, "bulkupload.E013"),
         ({"permissions": ()}, "bulkupload.W001"),
         ({"import_mode": "create"}, "bulkupload.W002"),
     ],

@@ -161,6 +161,7 @@ class UploadSpec:
     # --- derived, not usually overridden -----------------------------------------------
 
     def get_title(self) -> str:
+        """The upload's name on the pages: ``title``, or the model's plural name."""
         return str(capfirst(self.title or self.model._meta.verbose_name_plural))
 
     def get_permissions(self) -> tuple[str, ...]:
@@ -171,6 +172,7 @@ class UploadSpec:
         return tuple(f"{opts.app_label}.{get_permission_codename(action, opts)}" for action in ("add", "change"))
 
     def has_permission(self, user: Any) -> bool:
+        """Whether ``user`` may upload (besides having a scope): logged in, with :meth:`get_permissions`."""
         return bool(user.is_authenticated and user.has_perms(self.get_permissions()))
 
     def permission_denied_message(self) -> str:
@@ -180,6 +182,7 @@ class UploadSpec:
         }
 
     def get_form(self, context: dict[str, Any], data: dict[str, Any] | None = None) -> forms.Form:
+        """A row form bound to ``data`` (one row's cells by column key), with the upload's ``context``."""
         return self.form_class(data=data, context=context)
 
     @cached_property
@@ -199,15 +202,18 @@ class UploadSpec:
         return [name for name in self.model_value_fields() if name not in self.key_fields]
 
     def model_value_fields(self) -> list[str]:
+        """Model attributes a row's values hold: the columns' and the key's."""
         return list(dict.fromkeys([c.field for c in self.columns if c.field] + list(self.key_fields)))
 
     def column(self, key: str) -> Column:
+        """The column with ``key``; ``KeyError`` if none."""
         for column in self.columns:
             if column.key == key:
                 return column
         raise KeyError(key)
 
     def key_of(self, values: dict[str, Any]) -> tuple:
+        """A row's natural key from its model values (``()`` when rows are not matched)."""
         return tuple(values[name] for name in self.key_fields)
 
     def check(self) -> list[CheckMessage]:

@@ -68,6 +68,7 @@ class UploadRegistry:
             raise NotRegistered(f"No upload spec is registered as {slug!r}.") from None
 
     def get_or_404(self, slug: str) -> UploadSpec:
+        """The registered spec for ``slug``, or ``Http404``."""
         try:
             return self.get(slug)
         except NotRegistered:
