@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.utils.module_loading import autodiscover_modules
 from django.utils.translation import gettext_lazy as _
 
 
@@ -9,9 +8,11 @@ class BulkUploadConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Like admin.py: every installed app may declare specs in uploads.py.
-        autodiscover_modules("uploads")
         from . import (
             checks,  # noqa: F401  (registers the system checks)
             compat,  # noqa: F401  (chooses the tasks framework now, so a missing one is said at startup)
         )
+        from .spec import registry
+
+        # Like admin.py: every installed app may declare specs in uploads.py; a failed import leaves the registry as it was.
+        registry.autodiscover("uploads")

@@ -39,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
     "TASK_STALLED_AFTER_SECONDS": 600,
     "CSV_FALLBACK_ENCODING": "cp1252",
     "DATE_INPUT_FORMATS": ["%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%Y/%m/%d"],
+    # A "Duplicate of row …" message names at most this many other rows ("… and 97 more").
+    "DUPLICATE_ROWS_NAMED": 10,
+    # A lookup column (a foreign key named by a unique field) gets a dropdown in the template up to this many values.
+    "LOOKUP_DROPDOWN_MAX_VALUES": 500,
 }
 
 

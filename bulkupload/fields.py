@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime
 import decimal
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from . import conf
@@ -29,14 +30,18 @@ class SpreadsheetBooleanField(forms.Field):
         "invalid": _("“%(value)s” is not yes or no (use yes/no, true/false, y/n, 1/0, or x for yes)."),
     }
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, nullable: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
+        #: A blank cell means "unknown" (None) rather than no, for a model field with ``null=True``.
+        self.nullable = nullable
 
-    def to_python(self, value: Any) -> bool:
+    def to_python(self, value: Any) -> bool | None:
         if isinstance(value, bool):
             return value
         text = str(value or "").strip().casefold()
+        if not text and self.nullable:
+            return None
         if text in TRUE_WORDS:
             return True
         if text in FALSE_WORDS:
@@ -49,28 +54,44 @@ class SpreadsheetBooleanField(forms.Field):
 
 
 class LenientChoiceField(forms.Field):
-    """One of ``choices``, in any case; returns the canonical spelling."""
+    """One of ``choices``, in any case; returns the canonical spelling.
+
+    ``choices`` are texts, or ``(value, label)`` pairs as a model field declares them:
+    then the label (in the active language) and the value are both accepted, and the value is returned.
+    """
 
     default_error_messages = {
         "invalid_choice": _("“%(value)s” is not one of: %(choices)s."),
     }
 
-    def __init__(self, *, choices: Sequence[str], **kwargs: Any) -> None:
+    def __init__(self, *, choices: Sequence[Any], empty_value: Any = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.choices = tuple(choices)
-        self._canonical = {c.casefold(): c for c in self.choices}
+        self.pairs = tuple(choice if isinstance(choice, tuple | list) else (choice, choice) for choice in choices)
+        self.choices = tuple(str(label) for _value, label in self.pairs)
+        self.empty_value = empty_value
 
-    def to_python(self, value: Any) -> str:
+    @property
+    def _canonical(self) -> dict[str, Any]:
+        # Labels may be translated: built for the active language (values win over another choice's label).
+        found = {str(label).casefold(): value for value, label in self.pairs}
+        found.update({str(value).casefold(): value for value, _label in self.pairs})
+        return found
+
+    def to_python(self, value: Any) -> Any:
         text = str(value or "").strip()
         if not text:
-            return ""
+            return self.empty_value
+        canonical = self.__dict__.get("_by_language", {}).get(translation.get_language())
+        if canonical is None:
+            canonical = self._canonical
+            self.__dict__.setdefault("_by_language", {})[translation.get_language()] = canonical
         try:
-            return self._canonical[text.casefold()]
+            return canonical[text.casefold()]
         except KeyError:
             raise ValidationError(
                 self.error_messages["invalid_choice"],
                 code="invalid_choice",
-                params={"value": text, "choices": ", ".join(self.choices)},
+                params={"value": text, "choices": ", ".join(str(label) for _value, label in self.pairs)},
             ) from None
 
 
@@ -144,3 +165,144 @@ class SpreadsheetHoursField(SpreadsheetDecimalField):
                     return exact.quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_HALF_UP)
             raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value})
         return super().to_python(value)
+
+
+def _plain_number(value: Any) -> Any:
+    """Number text without spaces between thousands, with a lone decimal comma made a point."""
+    if isinstance(value, str):
+        value = value.strip().replace("\u00a0", "").replace(" ", "")
+        if value.count(",") == 1 and "." not in value:
+            value = value.replace(",", ".")
+    return value
+
+
+class SpreadsheetIntegerField(forms.IntegerField):
+    """A whole number as typed in a sheet: spaces between thousands and a trailing ``.0`` (Excel's numbers) accepted."""
+
+    default_error_messages = {
+        "invalid": _("“%(value)s” is not a whole number."),
+    }
+
+    def to_python(self, value: Any) -> int | None:
+        value = _plain_number(value)
+        try:
+            return super().to_python(value)
+        except ValidationError as exc:
+            if exc.code == "invalid":
+                raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value}) from None
+            raise
+
+
+class SpreadsheetFloatField(forms.FloatField):
+    """A number as typed in a sheet (decimal commas and spaces between thousands accepted), as a float."""
+
+    default_error_messages = {
+        "invalid": _("“%(value)s” is not a number."),
+    }
+
+    def to_python(self, value: Any) -> float | None:
+        value = _plain_number(value)
+        try:
+            return super().to_python(value)
+        except ValidationError as exc:
+            if exc.code == "invalid":
+                raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value}) from None
+            raise
+
+
+class SpreadsheetTimeField(forms.TimeField):
+    """A time of day: what the reader makes of a time cell (07:30:00) or typed as 7:30 or 7:30 PM."""
+
+    default_error_messages = {
+        "invalid": _("“%(value)s” is not a time of day; use HH:MM."),
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("input_formats", ["%H:%M:%S", "%H:%M", "%H:%M:%S.%f", "%I:%M %p", "%I:%M:%S %p"])
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> datetime.time | None:
+        try:
+            return super().to_python(value.strip() if isinstance(value, str) else value)
+        except ValidationError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value}) from None
+
+
+class SpreadsheetDateTimeField(forms.DateTimeField):
+    """A date and time: what the reader makes of a date cell (ISO text, midnight as a bare date) or in the configured formats."""
+
+    default_error_messages = {
+        "invalid": _("“%(value)s” is not a date and time; use YYYY-MM-DD HH:MM."),
+    }
+
+    def __init__(self, *, date_formats: Sequence[str] = (), **kwargs: Any) -> None:
+        dates = [*conf.get("DATE_INPUT_FORMATS"), *date_formats]
+        kwargs.setdefault("input_formats", [f"{d} %H:%M:%S" for d in dates] + [f"{d} %H:%M" for d in dates] + dates)
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> datetime.datetime | None:
+        try:
+            return super().to_python(value.strip() if isinstance(value, str) else value)
+        except ValidationError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value}) from None
+
+
+#: A lookup value that names more than one related record.
+AMBIGUOUS = object()
+
+
+class LookupTable:
+    """A related model's records by a unique field, loaded once per upload: cell text → the foreign key's value.
+
+    Text matches exactly, or regardless of case when only one record spells it that way.
+    """
+
+    def __init__(self, pairs: Iterable[tuple[Any, Any]]) -> None:
+        from .spec.base import format_cell
+
+        self.exact: dict[str, Any] = {}
+        self.folded: dict[str, Any] = {}
+        for value, target in pairs:
+            text = format_cell(value)
+            self.exact[text] = AMBIGUOUS if self.exact.get(text, target) != target else target
+            folded = text.casefold()
+            self.folded[folded] = AMBIGUOUS if self.folded.get(folded, target) != target else target
+
+    def find(self, text: str) -> Any:
+        """The foreign key value for ``text``, :data:`AMBIGUOUS`, or None when no record has it."""
+        found = self.exact.get(text)
+        return found if found is not None else self.folded.get(text.casefold())
+
+    def __len__(self) -> int:
+        return len(self.exact)
+
+    def values(self) -> list[str]:
+        """The lookup values, sorted (for the template's dropdown)."""
+        return sorted(self.exact)
+
+
+class LookupField(forms.Field):
+    """A foreign key named by a unique field of the related model (a company by its ticker).
+
+    The row form binds :attr:`table` once per upload; cleaning a cell is a dictionary look-up, never a query.
+    """
+
+    default_error_messages = {
+        "unknown": _("Unknown %(model)s “%(value)s”."),
+        "ambiguous": _("“%(value)s” matches more than one %(model)s."),
+    }
+
+    def __init__(self, *, model_name: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model_name = model_name
+        self.table: LookupTable = LookupTable(())
+
+    def to_python(self, value: Any) -> Any:
+        text = str(value or "").strip()
+        if not text:
+            return None
+        found = self.table.find(text)
+        if found is None or found is AMBIGUOUS:
+            code = "unknown" if found is None else "ambiguous"
+            raise ValidationError(self.error_messages[code], code=code, params={"value": text, "model": self.model_name})
+        return found

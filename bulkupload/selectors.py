@@ -20,9 +20,12 @@ def specs_for(user: Any) -> list[UploadSpec]:
 
 
 def scope_or_404(spec: UploadSpec, user: Any) -> Any:
-    scope = spec.get_scope(user) if spec.has_permission(user) else None
+    """The user's scope in ``spec``: 404 without one; 403 saying why without the permissions uploading needs."""
+    scope = spec.get_scope(user)
     if scope is None:
         raise Http404("No access to this upload type.")
+    if not spec.has_permission(user):
+        raise PermissionDenied(spec.permission_denied_message())
     return scope
 
 

@@ -32,7 +32,7 @@ from .mapping import map_header
 from .models import UploadBatch, UploadRow
 from .reading import Limits, open_table
 from .reading.cells import current_problems, record_problems
-from .spec import StagedRow, UploadSpec, get_spec
+from .spec import UPDATE, StagedRow, UploadSpec, get_spec
 from .validation import (
     DuplicateKeyRule,
     RowResult,
@@ -222,7 +222,7 @@ def _result_values(spec: UploadSpec, raw: dict[str, Any], result: RowResult) -> 
     if result.values is None:
         return result.errors, Status.INVALID, Status.INVALID, None, "", "", {}
     target_pk = str(result.target.pk) if result.target is not None else ""
-    natural_key = key_text(spec.key_of(result.values))
+    natural_key = key_text(spec.key_of(result.values)) if spec.matches_records else ""  # "" is never a duplicate
     return result.errors, result.match, result.match, encode_values(result.values), natural_key, target_pk, result.changes
 
 
@@ -239,7 +239,9 @@ def _apply_file_rules(batch: UploadBatch, spec: UploadSpec, scope: Any) -> None:
     rows.filter(has_file_errors=True).update(file_errors={}, has_file_errors=False, status=F("match"))
     found: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     valid = rows.exclude(match=Status.INVALID)
-    duplicate_keys = list(valid.values("natural_key").annotate(n=Count("id")).filter(n__gt=1).values_list("natural_key", flat=True))
+    duplicate_keys = list(
+        valid.exclude(natural_key="").values("natural_key").annotate(n=Count("id")).filter(n__gt=1).values_list("natural_key", flat=True)
+    )
     groups: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for start in range(0, len(duplicate_keys), 500):
         keys = duplicate_keys[start : start + 500]
@@ -339,7 +341,7 @@ def apply_batch(batch_id: Any, *, overwrite: bool = True, skip_invalid: bool = F
         skipped = batch.rows.filter(status=Status.INVALID).update(outcome=Outcome.SKIPPED)
         batch.created_count = counts[Outcome.CREATED]
         batch.updated_count = counts[Outcome.UPDATED]
-        batch.skipped_count = skipped + counts[Outcome.KEPT]
+        batch.skipped_count = skipped + counts[Outcome.KEPT] + counts[Outcome.SKIPPED]
         batch.save()
         source = batch.source_file.name
         transaction.on_commit(lambda: _delete_file(source) if source else None)
@@ -366,7 +368,9 @@ def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: 
         for (row_id, _data), values, key in zip(chunk, values_of_rows, keys, strict=True):
             record = existing.get(key)
             previous = None
-            if record is None:
+            if record is None and spec.import_mode == UPDATE:
+                outcome = Outcome.SKIPPED  # its record was deleted since the preview; "update" never creates
+            elif record is None:
                 creates.append((row_id, {**scope_values, **values, **extra}))
                 outcome = Outcome.CREATED
             elif not changed_fields(spec, record, values, write_fields):
@@ -381,8 +385,8 @@ def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: 
                     setattr(record, batch_attr, batch.pk)
                 updates.append(record)
             counts[outcome] += 1
-            if record is not None:
-                outcomes.append((row_id, outcome, str(record.pk), previous))
+            if record is not None or outcome == Outcome.SKIPPED:
+                outcomes.append((row_id, outcome, "" if record is None else str(record.pk), previous))
         pks = insert_records(model, [values for _row_id, values in creates])
         created_so_far += len(creates)
         if created_so_far >= ANALYZE_FROM_ROWS and not analyzed:

@@ -20,7 +20,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext as _
 
-from .spec import FileRule, StagedRow, UploadSpec
+from . import conf
+from .spec import UPDATE, FileRule, StagedRow, UploadSpec
 
 ROW = "__all__"
 _PLAIN = (str, int, float, bool, type(None))
@@ -128,6 +129,9 @@ class RowValidator:
                 continue
             target = existing.get(self.spec.key_of(result.values))
             result.target = target
+            if target is None and self.spec.import_mode == UPDATE:
+                result.values, result.errors = None, {ROW: [_("No existing record with this key.")]}
+                continue
             if target is None:
                 result.match = "new"
                 continue
@@ -150,9 +154,10 @@ def find_existing(
     row, rather than joined and built again for each row.
     """
     wanted = set(keys)
-    if not wanted:
-        return {}
-    filters = {f"{name}__in": {key[i] for key in wanted} for i, name in enumerate(spec.natural_key)}
+    if not wanted or not spec.matches_records:
+        return {}  # "create": no row is matched with a record
+    key_fields = spec.key_fields
+    filters = {f"{name}__in": {key[i] for key in wanted} for i, name in enumerate(key_fields)}
     # No ordering: a model's default ordering may join and sort, and the result is a dict.
     queryset = spec.get_queryset(scope).filter(**filters).order_by()
     names = spec.existing_related() if related is not False else ()
@@ -163,7 +168,7 @@ def find_existing(
     found = {}
     model, query = queryset.model, queryset.query
     attnames = [f.attname for f in model._meta.concrete_fields]
-    positions = [attnames.index(name) if name in attnames else -1 for name in spec.natural_key]
+    positions = [attnames.index(name) if name in attnames else -1 for name in key_fields]
     plain = -1 not in positions and not query.annotations and not query.select_related and query.deferred_loading == (frozenset(), True)
     if plain:
         # The column lists match more records than the keys (other rows' employees on this chunk's days):
@@ -174,7 +179,7 @@ def find_existing(
                 found[key] = model.from_db(queryset.db, attnames, values)
     else:
         for record in queryset:
-            key = tuple(getattr(record, name) for name in spec.natural_key)
+            key = tuple(getattr(record, name) for name in key_fields)
             if key in wanted:
                 found[key] = record
     if names and foreign_keys is not None:
@@ -216,13 +221,24 @@ def changed_fields(spec: UploadSpec, record: models.Model, values: dict[str, Any
 
 
 class DuplicateKeyRule(FileRule):
-    """The same natural key twice in one file makes both rows invalid."""
+    """The same natural key twice in one file makes both rows invalid.
+
+    Each message names at most ``DUPLICATE_ROWS_NAMED`` other rows: a key repeated on
+    n rows costs n short messages, not n messages of n numbers each.
+    """
 
     def check_groups(self, groups: dict[str, list[tuple[int, int]]]) -> Iterator[tuple[int, str, str]]:
+        named = conf.get("DUPLICATE_ROWS_NAMED")
         for rows in groups.values():
+            numbers = sorted(n for _id, n in rows)
             for row_id, row_number in rows:
-                others = [str(n) for _id, n in rows if n != row_number]
-                yield row_id, ROW, _("Duplicate of row %(rows)s (same key).") % {"rows": ", ".join(others)}
+                others = [n for n in numbers[: named + 1] if n != row_number][:named]
+                more = len(numbers) - 1 - len(others)
+                listed = ", ".join(str(n) for n in others)
+                if more:
+                    yield row_id, ROW, _("Duplicate of rows %(rows)s and %(more)d more (same key).") % {"rows": listed, "more": more}
+                else:
+                    yield row_id, ROW, _("Duplicate of row %(rows)s (same key).") % {"rows": listed}
 
 
 def run_file_rules(spec: UploadSpec, scope: Any, rows_factory) -> Iterator[tuple[int, str, str]]:

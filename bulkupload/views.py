@@ -76,7 +76,7 @@ class IndexView(PageMixin, TemplateView):
 class TemplateDownloadView(SpecMixin, View):
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = HttpResponse(
-            workbook.template_workbook(self.spec),
+            workbook.template_workbook(self.spec, scope=self.scope),
             content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
         response["Content-Disposition"] = f'attachment; filename="{slugify(self.spec.slug)}-template.xlsx"'

@@ -7,6 +7,7 @@ characters that xlsx cannot hold are dropped.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -73,9 +74,9 @@ def cells(sheet, values: Iterable[object], **style: Any) -> list[WriteOnlyCell]:
     return row
 
 
-def template_workbook(spec: UploadSpec) -> bytes:
-    """The spec's template: a header row, dropdowns for choice columns, an instructions sheet."""
-    return _template(spec)
+def template_workbook(spec: UploadSpec, *, scope: Any = None) -> bytes:
+    """The spec's template: a header row, dropdowns for choice columns (and lookups in ``scope``), an instructions sheet."""
+    return _template(spec, scope=scope)
 
 
 def export_workbook(spec: UploadSpec, queryset) -> bytes:
@@ -91,22 +92,29 @@ def export_workbook(spec: UploadSpec, queryset) -> bytes:
     return _template(spec, records)
 
 
-def _template(spec: UploadSpec, records=None) -> bytes:
+def _template(spec: UploadSpec, records=None, *, scope: Any = None) -> bytes:
     book = Workbook(write_only=True)
     sheet = book.create_sheet(spec.sheet_title[:31])
     # The dropdowns cover the template's empty rows, after the exported records if there are any.
     last_row = TEMPLATE_ROWS + (records.count() if records is not None else 0)
+    choices = spec.template_choices(scope)
+    lists: list[tuple[str, ...]] = []  # dropdowns too long to write into the formula: a hidden sheet holds them
     for index, column in enumerate(spec.columns, start=1):
         letter = get_column_letter(index)
         sheet.column_dimensions[letter].width = column.width
-        if column.choices:
+        if values := choices.get(column.key):
+            literal = '"' + ",".join(values) + '"'
+            if len(literal) > MAX_LIST_FORMULA or any("," in v or '"' in v for v in values):
+                lists.append(values)
+                literal = f"{LISTS_SHEET}!${get_column_letter(len(lists))}$1:${get_column_letter(len(lists))}${len(values)}"
+            shown = ", ".join(values) if len(values) <= 20 else ", ".join(values[:20]) + ", …"
             validation = DataValidation(
                 type="list",
-                formula1='"' + ",".join(column.choices) + '"',
+                formula1=literal,
                 allow_blank=not column.required,
                 showErrorMessage=True,
                 errorTitle=str(column.label)[:32],
-                error=_("Choose one of: %(choices)s") % {"choices": ", ".join(column.choices)},
+                error=_("Choose one of: %(choices)s") % {"choices": shown},
             )
             validation.add(f"{letter}2:{letter}{last_row}")
             sheet.data_validations.append(validation)
@@ -116,6 +124,8 @@ def _template(spec: UploadSpec, records=None) -> bytes:
         for record in records.iterator(chunk_size=1000):
             values = spec.to_row_values(record)
             sheet.append(cells(sheet, [values.get(column.key, "") for column in spec.columns]))
+    if lists:
+        _write_lists(book, lists)
 
     notes = book.create_sheet(_("Instructions")[:31])
     for letter, width in zip("ABCDEF", (18, 10, 36, 44, 20, 60), strict=True):
@@ -128,12 +138,25 @@ def _template(spec: UploadSpec, records=None) -> bytes:
             column.label,
             _("yes") if column.required else _("no"),
             str(column.format),
-            ", ".join(column.choices),
+            ", ".join(choices.get(column.key, ())[:50]),
             column.example,
             str(column.help_text),
         ]
         notes.append(cells(notes, described, alignment=WRAP))
     return save(book)
+
+
+#: Excel refuses a dropdown whose list, written into its formula, is longer than this.
+MAX_LIST_FORMULA = 255
+LISTS_SHEET = "Lists"
+
+
+def _write_lists(book: Workbook, lists: list[tuple[str, ...]]) -> None:
+    """A hidden sheet with one dropdown's values per column, for lists too long for a formula."""
+    sheet = book.create_sheet(LISTS_SHEET)
+    sheet.sheet_state = "hidden"
+    for row in itertools.zip_longest(*lists, fillvalue=""):
+        sheet.append(cells(sheet, row))
 
 
 def save(book: Workbook) -> bytes:

@@ -22,12 +22,13 @@ from .models import ACTIVITIES, Employee, Entry, Project, Tenant
 MAX_DAILY_HOURS = Decimal(24)
 
 
-class EntryRowForm(forms.Form):
-    """One row of the timesheet template. Lookups come from ``context``: no query per row."""
+class EntryRules(forms.Form):
+    """What the model cannot say about a row: quarter hours, no future or locked days, no closed project.
 
-    employee_email = forms.CharField(max_length=254)
-    date = fields.SpreadsheetDateField()
-    project_code = forms.CharField(max_length=20)
+    The generated row form adds a field for every other column (from the model) and runs these
+    ``clean_<column>()`` methods after them; ``self.context`` is what ``get_row_context`` loaded once per upload.
+    """
+
     hours = fields.SpreadsheetHoursField(
         max_digits=4,
         decimal_places=2,
@@ -40,28 +41,11 @@ class EntryRowForm(forms.Form):
             "step_size": gettext_lazy("Hours must be in quarter hours (steps of 0.25)."),
         },
     )
-    billable = fields.SpreadsheetBooleanField()
-    activity = fields.LenientChoiceField(choices=ACTIVITIES)
-    note = forms.CharField(max_length=200, required=False)
-
-    def __init__(self, *args: Any, context: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.context = context
-
-    def clean_employee_email(self) -> int:
-        email = self.cleaned_data["employee_email"].strip()
-        employee_id = self.context["employees"].get(email.casefold())
-        if employee_id is None:
-            raise forms.ValidationError(_("Unknown employee “%(email)s”."), code="unknown", params={"email": email})
-        return employee_id
 
     def clean_project_code(self) -> int:
-        code = self.cleaned_data["project_code"].strip()
-        project = self.context["projects"].get(code.casefold())
-        if project is None:
-            raise forms.ValidationError(_("Unknown project “%(code)s”."), code="unknown", params={"code": code})
-        project_id, active = project
-        if not active:
+        project_id = self.cleaned_data["project_code"]
+        if project_id in self.context["closed_projects"]:
+            code = str(self.data.get("project_code", "")).strip()
             raise forms.ValidationError(_("Project “%(code)s” is closed."), code="inactive", params={"code": code})
         return project_id
 
@@ -121,22 +105,26 @@ class DailyHoursRule(spec.FileRule):
 
 
 @spec.register
-class EntryUploadSpec(spec.UploadSpec):
+class EntryUploadSpec(spec.ModelUploadSpec):
+    """The advanced case: a tenant's entries, employees and projects found by email and code in the tenant, a cross-row rule."""
+
     slug = "timesheet-entries"
     title = gettext_lazy("Timesheet entries")
     model = Entry
-    form_class = EntryRowForm
+    fields = ("employee", "date", "project", "hours", "billable", "activity", "note")
+    lookups = {"employee": "email", "project": "code"}  # unique within a tenant: get_lookup_queryset filters by it
+    natural_key = ("employee", "date", "project")  # within the tenant: get_queryset filters by it
+    form_class = EntryRules
     sheet_title = "Entries"
-    natural_key = ("employee_id", "date", "project_id")
     batch_field = "upload_batch"
     file_rules = (DailyHoursRule(),)
+    # Labels, help and examples for the template (the model's verbose names are not translated).
     columns = (
         spec.Column(
             "employee_email",
             gettext_lazy("Employee email"),
-            required=True,
+            field="employee",
             aliases=("email", "employee"),
-            field="employee_id",
             help_text=gettext_lazy("The employee's email address in your organisation."),
             format=gettext_lazy("Email address"),
             example="ada@acme.example",
@@ -145,19 +133,15 @@ class EntryUploadSpec(spec.UploadSpec):
         spec.Column(
             "date",
             gettext_lazy("Date"),
-            required=True,
-            field="date",
             help_text=gettext_lazy("The day worked; not in the future, after the lock date."),
-            format=gettext_lazy("Date (YYYY-MM-DD or an Excel date)"),
             example="2026-11-02",
             width=14,
         ),
         spec.Column(
             "project_code",
             gettext_lazy("Project code"),
-            required=True,
+            field="project",
             aliases=("project",),
-            field="project_id",
             help_text=gettext_lazy("The code of an active project."),
             format=gettext_lazy("Text"),
             example="P-001",
@@ -167,7 +151,6 @@ class EntryUploadSpec(spec.UploadSpec):
             "hours",
             gettext_lazy("Hours"),
             required=True,
-            field="hours",
             help_text=gettext_lazy("More than 0, at most 24, in quarter hours."),
             format=gettext_lazy("Number in steps of 0.25"),
             example="7.5",
@@ -176,9 +159,7 @@ class EntryUploadSpec(spec.UploadSpec):
         spec.Column(
             "billable",
             gettext_lazy("Billable"),
-            field="billable",
             help_text=gettext_lazy("Whether the time is billed to the client; blank means no."),
-            format=gettext_lazy("yes/no, true/false, y/n, 1/0, x or blank"),
             choices=("yes", "no"),
             example="yes",
             width=10,
@@ -186,10 +167,7 @@ class EntryUploadSpec(spec.UploadSpec):
         spec.Column(
             "activity",
             gettext_lazy("Activity"),
-            required=True,
-            field="activity",
             help_text=gettext_lazy("What kind of work it was."),
-            format=gettext_lazy("One of the list"),
             choices=ACTIVITIES,
             example="Development",
             width=16,
@@ -197,14 +175,18 @@ class EntryUploadSpec(spec.UploadSpec):
         spec.Column(
             "note",
             gettext_lazy("Note"),
-            field="note",
             help_text=gettext_lazy("Optional, at most 200 characters."),
             format=gettext_lazy("Text"),
             example="Sprint review",
             width=40,
         ),
     )
+    # Tenancy is the permission here: every member of a tenant records its time (see has_permission).
     permissions = ()
+
+    def has_permission(self, user: Any) -> bool:
+        """Every member of a tenant may upload its entries: membership is the permission (checked with the declared ones)."""
+        return tenant_for(user) is not None and super().has_permission(user)
 
     def get_scope(self, user: Any) -> Tenant | None:
         return tenant_for(user)
@@ -212,40 +194,17 @@ class EntryUploadSpec(spec.UploadSpec):
     def get_queryset(self, scope: Tenant):
         return Entry.objects.filter(tenant=scope)
 
-    def existing_related(self) -> tuple[str, ...]:
-        return ("employee", "project")
+    def get_lookup_queryset(self, field: str, scope: Tenant):
+        """Employees and projects of the tenant only: another tenant's email or code is unknown here."""
+        return {"employee": Employee.objects, "project": Project.objects}[field].filter(tenant=scope)
 
     def get_row_context(self, scope: Tenant) -> dict[str, Any]:
         return {
-            "employees": {e.casefold(): pk for pk, e in Employee.objects.filter(tenant=scope).values_list("pk", "email")},
-            "projects": {
-                c.casefold(): (pk, active) for pk, c, active in Project.objects.filter(tenant=scope).values_list("pk", "code", "active")
-            },
+            **super().get_row_context(scope),
+            "closed_projects": set(Project.objects.filter(tenant=scope, active=False).values_list("pk", flat=True)),
             "lock_date": scope.lock_date,
             "today": timezone.localdate(),
         }
 
-    def to_model_values(self, cleaned_data: dict[str, Any], scope: Tenant) -> dict[str, Any]:
-        return {
-            "employee_id": cleaned_data["employee_email"],
-            "date": cleaned_data["date"],
-            "project_id": cleaned_data["project_code"],
-            "hours": cleaned_data["hours"],
-            "billable": cleaned_data["billable"],
-            "activity": cleaned_data["activity"],
-            "note": cleaned_data["note"],
-        }
-
     def scope_values(self, scope: Tenant) -> dict[str, Any]:
         return {"tenant_id": scope.pk}
-
-    def to_row_values(self, instance: Entry) -> dict[str, str]:
-        return {
-            "employee_email": instance.employee.email,
-            "date": instance.date.isoformat(),
-            "project_code": instance.project.code,
-            "hours": spec.format_cell(instance.hours),
-            "billable": "yes" if instance.billable else "no",
-            "activity": instance.activity,
-            "note": instance.note,
-        }
