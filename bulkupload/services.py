@@ -27,7 +27,7 @@ from django.utils.translation import ngettext
 
 from . import conf, progress, signals
 from .bulk import insert_records, insert_values, refresh_statistics, update_rows, update_values
-from .exceptions import BatchNotReady, FileRejected, RollbackConflict
+from .exceptions import BatchNotReady, FileRejected, RollbackConflict, StaleRows
 from .mapping import map_header
 from .models import UploadBatch, UploadRow
 from .reading import Limits, open_table
@@ -123,6 +123,7 @@ def stage_upload(
         batch.needs_columns = positions is not None
         batch.total_rows = total
         _finish_validation(batch, spec, validator.scope)
+        transaction.on_commit(lambda: signals.upload_ready.send(sender=UploadBatch, batch=batch))
     return batch
 
 
@@ -289,16 +290,44 @@ def _chunks(queryset, *fields: str) -> Iterator[list]:
         last = chunk[-1][0] if fields else chunk[-1].pk
 
 
-def save_fixes(batch: UploadBatch, edits: dict[int, dict[str, str]]) -> UploadBatch:
-    """Replace cells of rows the user fixed in the preview, then revalidate."""
+def save_fixes(batch: UploadBatch, edits: dict[int, dict[str, str]], *, versions: dict[int, int] | None = None) -> UploadBatch:
+    """Replace cells of rows the user fixed in the preview, then revalidate.
+
+    ``versions`` (row id → the row's ``version`` the user saw): each such row is
+    written only if it is still at that version; otherwise :class:`StaleRows`
+    names the rows written since and nothing is saved.
+    """
     if batch.is_final:
         raise BatchNotReady(_("This upload has already been applied."))
     with transaction.atomic():
-        rows = list(batch.rows.filter(pk__in=list(edits)).only("id", "values"))
+        rows = list(batch.rows.filter(pk__in=list(edits)).only("id", "row_number", "values"))
         for row in rows:
             row.values = {**row.values, **{k: str(v).strip() for k, v in edits[row.pk].items()}}
-        UploadRow.objects.bulk_update(rows, ["values"])
+            row.version = F("version") + 1
+        _write_fixed_cells(rows, versions or {})
         return validate_batch(batch, row_ids=[row.pk for row in rows])
+
+
+def _write_fixed_cells(rows: list[UploadRow], versions: dict[int, int]) -> None:
+    """Write the rows' cells; a row with an expected version is written only at that version (UPDATE … WHERE version)."""
+    stale = [
+        row.row_number
+        for row in rows
+        if row.pk in versions
+        and not UploadRow.objects.filter(pk=row.pk, version=versions[row.pk]).update(values=row.values, version=F("version") + 1)
+    ]
+    if stale:
+        shown = ", ".join(str(number) for number in sorted(stale))
+        raise StaleRows(
+            ngettext(
+                "Row %(rows)s was changed since you loaded it; load it again and repeat your change.",
+                "Rows %(rows)s were changed since you loaded them; load them again and repeat your changes.",
+                len(stale),
+            )
+            % {"rows": shown},
+            sorted(stale),
+        )
+    UploadRow.objects.bulk_update([row for row in rows if row.pk not in versions], ["values", "version"])
 
 
 # --- applying --------------------------------------------------------------------------

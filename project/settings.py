@@ -41,6 +41,11 @@ INSTALLED_APPS = [
     # The database task backend; only used when TASKS_BACKEND=database (see TASKS below).
     "django_tasks_db",
     "bulkupload",
+    # The optional JSON API (bulkupload[api]): Django REST framework, its tokens, the OpenAPI schema and its docs page.
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "project.timesheets",
 ]
 
