@@ -25,6 +25,8 @@ class ApiView(APIView):
     authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
     renderer_classes = [JSONRenderer]
+    # No OPTIONS metadata: every method either checks the user and the id, or is not allowed (405).
+    metadata_class = None
     schema = AutoSchema()
 
     @classmethod
