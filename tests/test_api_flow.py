@@ -43,9 +43,8 @@ def test_upload_fix_confirm_receipt_rollback(api, acme, acme_people, workday):
     assert "project_code" in bad["errors"]
     assert "P-999" in bad["errors"]["project_code"][0]
 
-    fixed = api.patch(
-        f"uploads/{upload['id']}/rows/{bad['number']}/", json={"values": {"project_code": acme_people["codes"][1]}, "version": bad["version"]}
-    )
+    fix = {"values": {"project_code": acme_people["codes"][1]}, "version": bad["version"]}
+    fixed = api.patch(f"uploads/{upload['id']}/rows/{bad['number']}/", json=fix)
     assert fixed.status_code == 200, fixed.text
     assert fixed.json()["status"] == "new"
     assert fixed.json()["errors"] == {}
