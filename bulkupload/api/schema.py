@@ -7,13 +7,22 @@ from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
 from . import serializers as s
 
 #: The template's answer: an .xlsx workbook.
 XLSX_RESPONSE = object()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+#: Path parameters as the views read them (the URLs match any text, so that a malformed id answers JSON).
+PATH_PARAMETERS = {
+    "spec": OpenApiParameter("spec", OpenApiTypes.STR, OpenApiParameter.PATH, description="The spec's slug."),
+    "upload_id": OpenApiParameter("upload_id", OpenApiTypes.UUID, OpenApiParameter.PATH),
+    "batch_id": OpenApiParameter("batch_id", OpenApiTypes.UUID, OpenApiParameter.PATH),
+    "number": OpenApiParameter("number", OpenApiTypes.INT, OpenApiParameter.PATH, description="The row's number in the file."),
+}
 
 
 def document(
@@ -46,9 +55,11 @@ def document(
     if ok == 201 or request is s.ConfirmIn:
         responses[503] = OpenApiResponse(s.DetailOut, description="The database failed part-way; nothing was saved.")
     responses.update(extra or {})
-    describe = extend_schema(request=request, responses=responses, parameters=parameters, summary=summary)
 
     def decorator(method: Callable) -> Callable:
+        names = method.__code__.co_varnames[: method.__code__.co_argcount]
+        path = [PATH_PARAMETERS[name] for name in names if name in PATH_PARAMETERS]
+        describe = extend_schema(request=request, responses=responses, parameters=path + (parameters or []), summary=summary)
         # extend_schema builds on the method's own schema class when it has one, else on REST framework's
         # DEFAULT_SCHEMA_CLASS: naming drf-spectacular's here spares hosts that setting.
         method.schema = AutoSchema  # type: ignore[attr-defined]

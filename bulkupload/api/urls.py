@@ -62,6 +62,9 @@ class DocsView(SpectacularSwaggerView):
         return _get_sidecar_url("swagger-ui-dist/favicon-32x32.png")
 
 
+# Ids are matched as any text and checked by the views, so a malformed one answers the API's JSON 404, not the site's page.
+
+
 def _open(view):
     view.login_required = False  # the API answers 401/403 itself
     return view
@@ -69,15 +72,15 @@ def _open(view):
 
 urlpatterns = [
     path("specs/", views.SpecListView.as_view(), name="specs"),
-    path("specs/<slug:spec>/template.xlsx", views.TemplateView.as_view(), name="template"),
-    path("specs/<slug:spec>/uploads/", views.UploadCreateView.as_view(), name="uploads"),
-    path("uploads/<uuid:upload_id>/", views.UploadView.as_view(), name="upload"),
-    path("uploads/<uuid:upload_id>/rows/", views.RowListView.as_view(), name="rows"),
-    path("uploads/<uuid:upload_id>/rows/<int:number>/", views.RowView.as_view(), name="row"),
-    path("uploads/<uuid:upload_id>/columns/", views.ColumnsView.as_view(), name="columns"),
-    path("uploads/<uuid:upload_id>/confirm/", views.ConfirmView.as_view(), name="confirm"),
-    path("batches/<uuid:batch_id>/", views.BatchView.as_view(), name="batch"),
-    path("batches/<uuid:batch_id>/rollback/", views.RollbackView.as_view(), name="rollback"),
+    path("specs/<str:spec>/template.xlsx", views.TemplateView.as_view(), name="template"),
+    path("specs/<str:spec>/uploads/", views.UploadCreateView.as_view(), name="uploads"),
+    path("uploads/<str:upload_id>/", views.UploadView.as_view(), name="upload"),
+    path("uploads/<str:upload_id>/rows/", views.RowListView.as_view(), name="rows"),
+    path("uploads/<str:upload_id>/rows/<str:number>/", views.RowView.as_view(), name="row"),
+    path("uploads/<str:upload_id>/columns/", views.ColumnsView.as_view(), name="columns"),
+    path("uploads/<str:upload_id>/confirm/", views.ConfirmView.as_view(), name="confirm"),
+    path("batches/<str:batch_id>/", views.BatchView.as_view(), name="batch"),
+    path("batches/<str:batch_id>/rollback/", views.RollbackView.as_view(), name="rollback"),
     path("schema/", _open(SchemaView.as_view()), name="schema"),
     path("docs/", _open(DocsView.as_view()), name="docs"),
 ]

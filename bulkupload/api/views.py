@@ -8,6 +8,8 @@ the batch and its rows; nothing is kept in a session.
 
 from __future__ import annotations
 
+import re
+import uuid
 from typing import Any
 
 from django.db import DatabaseError
@@ -18,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from rest_framework import status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -36,6 +39,10 @@ Status = UploadBatch.Status
 
 def own_upload(user: Any, upload_id: Any) -> tuple[UploadSpec, UploadBatch]:
     """The user's upload and its spec, checked as the wizard checks them (spec permission and scope, then the upload)."""
+    try:
+        upload_id = uuid.UUID(str(upload_id))
+    except ValueError:
+        raise Http404(_("No such upload.")) from None
     slug = selectors.user_batches(user).filter(pk=upload_id).values_list("spec", flat=True).first()
     if slug is None:
         raise Http404(_("No such upload."))
@@ -100,6 +107,11 @@ class TemplateView(ApiView):
         response = HttpResponse(workbook.template_workbook(found), content_type=XlsxRenderer.media_type)
         response["Content-Disposition"] = f'attachment; filename="{slugify(found.slug)}-template.xlsx"'
         return response
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(response, Response):  # an error: JSON, whatever the client accepts for the workbook
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 class UploadCreateView(ApiView):
@@ -180,11 +192,11 @@ class RowView(ApiView):
     parser_classes = [JSONParser]
 
     @schema.document(s.RowOut, request=s.RowPatchIn, conflict=True, summary="Fix a row's cells; revalidated with the file's rules")
-    def patch(self, request: Request, upload_id: Any, number: int) -> Response:
+    def patch(self, request: Request, upload_id: Any, number: str) -> Response:
         spec, batch = own_upload(request.user, upload_id)
-        row = batch.rows.filter(row_number=number).first()
+        row = batch.rows.filter(row_number=int(number)).first() if re.fullmatch(r"[0-9]{1,9}", number) else None
         if row is None:
-            raise Http404(_("There is no row %(row)d in this file.") % {"row": number})
+            raise Http404(_("There is no row %(row)s in this file.") % {"row": number[:20]})
         form = s.RowPatchIn(data=request.data)
         form.is_valid(raise_exception=True)
         values = {key: value or "" for key, value in form.validated_data["values"].items()}
@@ -195,7 +207,7 @@ class RowView(ApiView):
                 "names": ", ".join(unknown),
                 "keys": ", ".join(sorted(keys)),
             }
-            return file_errors(FileRejected(message, row=number, column=unknown[0]), code="unknown_column")
+            return file_errors(FileRejected(message, row=row.row_number, column=unknown[0]), code="unknown_column")
         if refused := not_ready(batch):
             return refused
         try:
