@@ -153,3 +153,37 @@ def test_two_racing_confirms_apply_once(live_server, demo, acme, acme_people, wo
     assert sorted(a.json()["applied"] for a in answers) == [False, True]
     assert {a.json()["batch"]["id"] for a in answers} == {upload["id"]}
     assert Entry.objects.filter(tenant=acme).count() == 3
+
+
+def test_large_files_answer_202_and_a_worker_process_finishes_them(tmp_path):
+    """Above TASK_THRESHOLD_ROWS the API answers 202 ``working``; a separate ``db_worker`` process reads and applies."""
+    server = ServerProcess(tmp_path)
+    server.env.update({"TASKS_BACKEND": "database", "BULKUPLOAD_TASK_THRESHOLD_ROWS": "2"})
+    server.manage("migrate", "--noinput", "-v0")
+    server.manage("seed_demo")
+    key = server.manage("drf_create_token", "alice").split()[2]
+    people = {"emails": [f"{name}.lovelace@acme.example" for name in ("ada", "ben", "cleo")], "codes": ["P-001", "P-002"]}
+    day = datetime.date.today() - datetime.timedelta(days=7)
+    server.start()
+    try:
+        api = Api(server.url, key)
+        queued = api.upload(entries_csv(people, day, bad_project=False))
+        assert queued.status_code == 202, queued.text
+        assert queued.json()["status"] == "working"
+        assert api.get(f"uploads/{queued.json()['id']}/").json()["status"] == "working"
+
+        server.manage("db_worker", "--batch", "--interval", "0.1", "--no-startup-delay")
+        upload = api.get(f"uploads/{queued.json()['id']}/").json()
+        assert (upload["status"], upload["counts"]["new"]) == ("ready", 3)
+
+        confirming = api.post(f"uploads/{upload['id']}/confirm/", json={})
+        assert (confirming.status_code, confirming.json()["applied"]) == (202, True)
+        assert confirming.json()["batch"]["status"] == "working"
+        repeat = api.post(f"uploads/{upload['id']}/confirm/", json={})
+        assert (repeat.status_code, repeat.json()["applied"]) == (200, False)
+
+        server.manage("db_worker", "--batch", "--interval", "0.1", "--no-startup-delay")
+        receipt = api.get(f"batches/{upload['id']}/").json()
+        assert (receipt["status"], receipt["counts"]["created"]) == ("applied", 3)
+    finally:
+        server.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import threading
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.core.management import call_command
 
 from bulkupload.models import WebhookDelivery
 
@@ -189,3 +191,25 @@ def test_webhooks_for_other_specs_or_events_are_not_sent(api, receivers, setting
     wait_for(lambda: WebhookDelivery.objects.exists(), "the applied event delivered")
     assert applied_only.events() == ["batch.applied"]
     assert elsewhere.received == []
+
+
+def test_with_a_queue_backend_deliveries_wait_for_a_worker_and_retries_are_queued(api, receivers, settings, acme_people, workday):
+    """WEBHOOK_TASK_BACKEND naming a queue (django_tasks_db): the request only enqueues; the worker delivers and
+    queues each retry as a task of its own."""
+    receiver = receivers(answers=[500])
+    settings.TASKS = {
+        "default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"},
+        "webhooks": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]},
+    }
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "WEBHOOK_TASK_BACKEND": "webhooks", "WEBHOOK_RETRY_DELAY_SECONDS": 0}
+    from django_tasks_db.models import DBTaskResult
+
+    upload = api.upload(entries_csv(acme_people, workday)).json()
+    assert DBTaskResult.objects.count() == 1  # queued, not delivered
+    assert receiver.received == []
+
+    call_command("db_worker", "--batch", "--backend", "webhooks", "--interval", "0.1", "--no-startup-delay", stdout=io.StringIO())
+    attempts = list(WebhookDelivery.objects.filter(batch_id=upload["id"]).order_by("attempt").values_list("attempt", "status_code"))
+    assert attempts == [(1, 500), (2, 204)]
+    assert DBTaskResult.objects.count() == 2  # the retry was a task of its own
+    assert all(signature_is_valid(request) for request in receiver.received)
