@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bulkupload import services
 from bulkupload.models import UploadBatch, UploadRow
 from project.timesheets.models import Entry
 
@@ -178,3 +179,23 @@ def test_rollback_names_rows_changed_since_unless_forced(api, acme, acme_people,
     assert Entry.objects.filter(tenant=acme).count() == 0
     again = api.post(f"batches/{batch['id']}/rollback/", json={})
     assert (again.status_code, again.json()["rolled_back"]) == (200, False)
+
+
+def test_a_fix_from_the_wizard_makes_the_apis_version_stale(api, acme_people, workday):
+    upload = api.upload(entries_csv(acme_people, workday)).json()
+    row = api.get(f"uploads/{upload['id']}/rows/", params={"status": "invalid"}).json()["results"][0]
+    batch = UploadBatch.objects.get(pk=upload["id"])
+    stored = batch.rows.get(row_number=row["number"])
+    services.save_fixes(batch, {stored.pk: {"note": "fixed in the preview"}})  # as the wizard's fix form does
+
+    stale = api.patch(f"uploads/{upload['id']}/rows/{row['number']}/", json={"values": {"note": "api"}, "version": row["version"]})
+    assert stale.status_code == 409
+    assert UploadRow.objects.get(pk=stored.pk).values["note"] == "fixed in the preview"
+
+
+def test_rows_of_an_applied_upload_cannot_be_fixed(api, acme_people, workday):
+    upload = api.upload(entries_csv(acme_people, workday, bad_project=False)).json()
+    api.post(f"uploads/{upload['id']}/confirm/", json={})
+    refused = api.patch(f"uploads/{upload['id']}/rows/2/", json={"values": {"note": "late"}, "version": 0})
+    assert (refused.status_code, refused.json()["code"]) == (409, "applied")
+    assert api.patch(f"uploads/{upload['id']}/rows/99/", json={"values": {}, "version": 0}).status_code == 404

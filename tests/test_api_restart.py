@@ -187,3 +187,36 @@ def test_large_files_answer_202_and_a_worker_process_finishes_them(tmp_path):
         assert (receipt["status"], receipt["counts"]["created"]) == ("applied", 3)
     finally:
         server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_racing_fixes_of_one_version_save_one(live_server, demo, acme_people, workday):
+    if not on_postgres():
+        pytest.skip("Simultaneous writers need PostgreSQL (SQLite runs one writer at a time).")
+    api = Api(live_server.url, token_for("alice"))
+    upload = api.upload(entries_csv(acme_people, workday)).json()
+    row = api.get(f"uploads/{upload['id']}/rows/", params={"status": "invalid"}).json()["results"][0]
+    barrier = threading.Barrier(2, timeout=60)
+    answers: list = [None, None]
+
+    def fix(index: int) -> None:
+        try:
+            client = Api(live_server.url, api.token)
+            barrier.wait()
+            body = {"values": {"note": f"fix {index}"}, "version": row["version"]}
+            answers[index] = client.patch(f"uploads/{upload['id']}/rows/{row['number']}/", json=body)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=fix, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    winner = next(a for a in answers if a.status_code == 200).json()
+    assert winner["version"] == row["version"] + 1
+    assert (
+        api.get(f"uploads/{upload['id']}/rows/", params={"status": "invalid"}).json()["results"][0]["values"]["note"]
+        == winner["values"]["note"]
+    )

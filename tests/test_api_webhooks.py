@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
 
 from bulkupload.models import WebhookDelivery
 
@@ -213,3 +216,19 @@ def test_with_a_queue_backend_deliveries_wait_for_a_worker_and_retries_are_queue
     assert attempts == [(1, 500), (2, 204)]
     assert DBTaskResult.objects.count() == 2  # the retry was a task of its own
     assert all(signature_is_valid(request) for request in receiver.received)
+
+
+def test_each_attempt_is_shown_on_the_batch_in_the_admin(api, receivers, acme_people, workday):
+    receiver = receivers(answers=[502])
+    upload = api.upload(entries_csv(acme_people, workday)).json()
+    wait_for(lambda: WebhookDelivery.objects.filter(status_code=204).exists(), "the retried delivery")
+    admin = Client()
+    admin.force_login(get_user_model().objects.get(username="admin"))
+    page = admin.get(reverse("admin:bulkupload_uploadbatch_change", args=[upload["id"]]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Webhook deliveries" in text
+    assert receiver.url in text
+    assert 'id="webhook_deliveries-1"' in text  # both attempts, and no more
+    assert 'id="webhook_deliveries-2"' not in text
+    assert "HTTP 502" in text

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count
+from django.utils.translation import gettext as _
 
 from .. import progress
 from ..models import UploadBatch, UploadRow
@@ -54,7 +55,7 @@ def upload_data(batch: UploadBatch) -> dict[str, Any]:
         "batch": str(batch.pk) if batch.status in (Status.APPLIED, Status.ROLLED_BACK) else None,
         "total_rows": batch.total_rows,
         "sheet": batch.sheet_name,
-        "message": batch.task_error or ("" if status != "failed" else "No file has been read into this upload."),
+        "message": batch.task_error or (_("No file has been read into this upload.") if status == "failed" else ""),
         "created_at": batch.created_at,
         "updated_at": batch.updated_at,
     }
