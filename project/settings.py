@@ -120,6 +120,15 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# The API's enums by name, for a schema of the whole project (manage.py spectacular, check --deploy); the API's own
+# schema view names them itself.
+SPECTACULAR_SETTINGS = {
+    "ENUM_NAME_OVERRIDES": {
+        "UploadStatusEnum": "bulkupload.api.representation.UPLOAD_STATUSES",
+        "RowStatusEnum": "bulkupload.models.UploadRow.Status",
+    }
+}
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 
