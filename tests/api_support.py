@@ -27,16 +27,15 @@ class Api:
     token: str | None = None
     timeout: float = 60
 
-    def __post_init__(self) -> None:
-        self.http = requests.Session()
-        if self.token:
-            self.http.headers["Authorization"] = f"Token {self.token}"
-
     def url(self, path: str) -> str:
         return self.base.rstrip("/") + PREFIX + path.lstrip("/")
 
-    def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        return self.http.request(method, self.url(path), timeout=self.timeout, **kwargs)
+    def request(self, method: str, path: str, headers: dict | None = None, **kwargs) -> requests.Response:
+        """One call on a connection of its own, closed after it: a kept-alive socket would keep the live server's
+        request thread, and its database connection, open past the test."""
+        auth = {"Authorization": f"Token {self.token}"} if self.token else {}
+        with requests.Session() as http:
+            return http.request(method, self.url(path), headers={**auth, **(headers or {})}, timeout=self.timeout, **kwargs)
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return self.request("GET", path, **kwargs)

@@ -126,3 +126,4 @@ def test_session_login_needs_the_csrf_token_to_write(live_server, demo, acme, ac
     assert not Entry.objects.exists()
     assert http.post(confirm, json={}, headers=csrf, timeout=30).json()["applied"] is True
     assert Entry.objects.filter(tenant=acme).count() == 3
+    http.close()
