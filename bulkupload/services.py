@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Max
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -91,6 +91,10 @@ def stage_upload(
         UploadBatch.objects.select_for_update().filter(pk=batch.pk).first()
         table = open_table(upload, name=name, limits=limits, sheet=sheet)
         mapping = map_header(spec, table.header, file_name=name, sheet=table.sheet, header_row=table.header_row, positions=positions)
+        # Rows read from this file start above every version the upload's rows had: a client holding a version of
+        # the old file's row gets 409, not a write into another file's row of the same number.
+        last = batch.rows.aggregate(last=Max("version"))["last"]
+        version = 0 if last is None else last + 1
         batch.rows.all().delete()
         validator = RowValidator(spec, spec.get_scope(batch.owner))
         total = 0
@@ -99,7 +103,7 @@ def stage_upload(
             raws = [record_problems(mapping.row_values(cells), cells) for _number, cells in chunk]
             results = validator.validate_chunk(raws)
             staged = [
-                (batch.pk, number, raw, *_result_values(spec, raw, result), *UNTOUCHED)
+                (batch.pk, number, raw, *_result_values(spec, raw, result), *UNTOUCHED, version)
                 for (number, _cells), raw, result in zip(chunk, raws, results, strict=True)
             ]
             insert_values(UploadRow, STAGED_FIELDS, staged)
@@ -211,7 +215,7 @@ ANALYZE_FROM_ROWS = 5000
 
 
 #: A staged row: its place and cells, what validation made of it (:data:`RESULT_FIELDS`), then the columns applying fills.
-STAGED_FIELDS = ["batch", "row_number", "values", *RESULT_FIELDS, "file_errors", "has_file_errors", "previous", "outcome"]
+STAGED_FIELDS = ["batch", "row_number", "values", *RESULT_FIELDS, "file_errors", "has_file_errors", "previous", "outcome", "version"]
 UNTOUCHED = ({}, False, None, Outcome.PENDING)
 
 

@@ -199,3 +199,18 @@ def test_rows_of_an_applied_upload_cannot_be_fixed(api, acme_people, workday):
     refused = api.patch(f"uploads/{upload['id']}/rows/2/", json={"values": {"note": "late"}, "version": 0})
     assert (refused.status_code, refused.json()["code"]) == (409, "applied")
     assert api.patch(f"uploads/{upload['id']}/rows/99/", json={"values": {}, "version": 0}).status_code == 404
+
+
+def test_a_version_read_before_the_file_was_read_again_is_stale(api, acme_people, workday):
+    rows = entry_rows(acme_people, workday)
+    header = ["Mitarbeiter", "Date", "Project code", "Hrs", "Billable", "Activity", "Note"]
+    upload = api.upload(csv_file(rows, header=header), mapping='{"Mitarbeiter": "employee_email", "Hrs": "hours"}').json()
+    row = api.get(f"uploads/{upload['id']}/rows/", params={"status": "invalid"}).json()["results"][0]
+    # The same user answers the columns again (another tab, another script): every row is read anew.
+    again = api.post(f"uploads/{upload['id']}/columns/", json={"mapping": {"Mitarbeiter": "employee_email", "Hrs": "hours"}})
+    assert again.status_code == 200
+    stale = api.patch(f"uploads/{upload['id']}/rows/{row['number']}/", json={"values": {"note": "x"}, "version": row["version"]})
+    assert stale.status_code == 409
+    fresh = api.get(f"uploads/{upload['id']}/rows/", params={"status": "invalid"}).json()["results"][0]
+    assert fresh["version"] > row["version"]
+    assert api.patch(f"uploads/{upload['id']}/rows/{row['number']}/", json={"values": {"note": "x"}, "version": fresh["version"]}).ok
