@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from . import services, views, workbook
 from .exceptions import RollbackConflict
-from .models import UploadBatch, UploadRow
+from .models import UploadBatch, UploadRow, WebhookDelivery
 from .spec import UploadSpec, all_specs, get_spec
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -96,6 +96,22 @@ class ScopedHistoryAdmin(admin.ModelAdmin):
         return False
 
 
+class WebhookDeliveryInline(admin.TabularInline):
+    """Each attempt to deliver a webhook event about the batch, as the receiver answered it (read-only)."""
+
+    model = WebhookDelivery
+    fields = ["created_at", "event", "url", "attempt", "status_code", "error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(UploadBatch)
 class UploadBatchAdmin(ScopedHistoryAdmin):
     list_display = [
@@ -115,6 +131,7 @@ class UploadBatchAdmin(ScopedHistoryAdmin):
     search_fields = ["file_name", "owner__username"]
     date_hierarchy = "created_at"
     actions = ["rollback_selected"]
+    inlines = [WebhookDeliveryInline]
     fieldsets = [
         (None, {"fields": ["owner", "spec", "scope_key", "status", "task_error", "rows_link"]}),
         (gettext_lazy("File"), {"fields": ["file_name", "file_size", "sha256", "sheet_name", "header_row", "headers", "ignored_headers"]}),

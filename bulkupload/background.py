@@ -22,7 +22,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import conf, progress, services
+from . import conf, progress, services, signals
 from .exceptions import BatchNotReady, FileRejected
 from .models import UploadBatch
 from .reading import XLSX, sniff_format
@@ -223,6 +223,8 @@ def _fail(batch_id: Any, message: str, *, status: str, drop_file: bool = False) 
         batch.save(update_fields=["status", "task_error", "source_file", "updated_at"])
         if old_file:
             transaction.on_commit(lambda: services._delete_file(old_file))
+        phase = "reading" if status == Status.DRAFT else "applying"
+        transaction.on_commit(lambda: signals.upload_failed.send(sender=UploadBatch, batch=batch, message=message, phase=phase))
 
 
 def release_stalled(*, older_than: datetime.timedelta | None = None) -> list[UploadBatch]:

@@ -37,6 +37,17 @@ DEFAULTS: dict[str, Any] = {
     # A task reading or applying that has reported no progress for this long is taken as stopped (its worker
     # died): the progress page releases the batch so the user can try again. Waiting for a worker never counts.
     "TASK_STALLED_AFTER_SECONDS": 600,
+    # The JSON API's pages of rows: at most this many rows however large a page_size a client asks for.
+    "API_MAX_PAGE_SIZE": 500,
+    # Webhooks: a list of {"url", "secret", optional "specs": [slugs], optional "events": [names]}; none by default.
+    "WEBHOOKS": [],
+    # Tries per event and receiver before giving up; the wait before the second try, doubled after each failure.
+    "WEBHOOK_MAX_ATTEMPTS": 5,
+    "WEBHOOK_RETRY_DELAY_SECONDS": 10,
+    # How long one attempt waits for the receiver's answer.
+    "WEBHOOK_TIMEOUT_SECONDS": 10,
+    # The django.tasks backend that delivers webhooks; an in-process (immediate) backend delivers on a thread instead.
+    "WEBHOOK_TASK_BACKEND": "default",
     "CSV_FALLBACK_ENCODING": "cp1252",
     "DATE_INPUT_FORMATS": ["%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%Y/%m/%d"],
     # A "Duplicate of row …" message names at most this many other rows ("… and 97 more").

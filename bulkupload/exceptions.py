@@ -47,3 +47,11 @@ class RollbackConflict(Exception):
     def __init__(self, message: str, rows: list[int]) -> None:
         super().__init__(message)
         self.rows = rows
+
+
+class StaleRows(Exception):
+    """Rows were written since the version the user saw; ``rows`` names them by row number. Nothing was saved."""
+
+    def __init__(self, message: str, rows: list[int]) -> None:
+        super().__init__(message)
+        self.rows = rows

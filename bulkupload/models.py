@@ -162,6 +162,8 @@ class UploadRow(models.Model):
     #: Model values of the record before the batch wrote it, for rollback.
     previous = models.JSONField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING, blank=True)
+    #: Raised by one on every write of the row's cells: a client that fixes a row names the version it saw.
+    version = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["row_number"]
@@ -198,3 +200,31 @@ class RememberedMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner} · {self.spec}"
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to deliver a webhook event about a batch, as the receiver answered it."""
+
+    batch = models.ForeignKey(UploadBatch, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    #: The event's id: the same for every attempt to deliver it, so receivers can ignore repeats.
+    event_id = models.UUIDField(_("event id"))
+    event = models.CharField(_("event"), max_length=40)
+    url = models.URLField(_("URL"), max_length=500)
+    attempt = models.PositiveSmallIntegerField(_("attempt"))
+    #: The receiver's HTTP status; None when it did not answer (refused, timed out).
+    status_code = models.PositiveSmallIntegerField(_("status code"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "attempt"]
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        indexes = [models.Index(fields=["batch", "created_at"], name="bulkupload_webhook_batch")]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.url} #{self.attempt}: {self.status_code or self.error[:40]}"
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300

@@ -11,7 +11,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 
 from .models import UploadBatch
-from .spec import UploadSpec, all_specs, get_spec
+from .spec import UploadSpec, all_specs, get_spec, get_spec_or_404
 
 
 def specs_for(user: Any) -> list[UploadSpec]:
@@ -54,4 +54,16 @@ def batch_for_user_or_404(user: Any, batch_id: Any, *, spec: UploadSpec | None =
     scope = batch_spec.get_scope(user)
     if scope is None or batch_spec.scope_key(scope) != batch.scope_key:
         raise PermissionDenied(_("This upload was made for an organisation you no longer have access to."))
+    return batch
+
+
+def batch_to_roll_back_or_404(user: Any, batch_id: Any) -> UploadBatch:
+    """The user's own upload (:func:`batch_for_user_or_404`) that they may roll back.
+
+    Rolling back writes the records again, so it needs the permissions uploading
+    needs: an uploader who lost them gets 403 saying why.
+    """
+    batch = batch_for_user_or_404(user, batch_id)
+    if not get_spec_or_404(batch.spec).has_permission(user):
+        raise PermissionDenied(_("You may no longer upload these records, so you cannot roll this upload back."))
     return batch

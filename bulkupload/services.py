@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Max
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,7 +27,7 @@ from django.utils.translation import ngettext
 
 from . import conf, progress, signals
 from .bulk import insert_records, insert_values, refresh_statistics, update_rows, update_values
-from .exceptions import BatchNotReady, FileRejected, RollbackConflict
+from .exceptions import BatchNotReady, FileRejected, RollbackConflict, StaleRows
 from .mapping import map_header
 from .models import UploadBatch, UploadRow
 from .reading import Limits, open_table
@@ -91,6 +91,10 @@ def stage_upload(
         UploadBatch.objects.select_for_update().filter(pk=batch.pk).first()
         table = open_table(upload, name=name, limits=limits, sheet=sheet)
         mapping = map_header(spec, table.header, file_name=name, sheet=table.sheet, header_row=table.header_row, positions=positions)
+        # Rows read from this file start above every version the upload's rows had: a client holding a version of
+        # the old file's row gets 409, not a write into another file's row of the same number.
+        last = batch.rows.aggregate(last=Max("version"))["last"]
+        version = 0 if last is None else last + 1
         batch.rows.all().delete()
         validator = RowValidator(spec, spec.get_scope(batch.owner))
         total = 0
@@ -99,7 +103,7 @@ def stage_upload(
             raws = [record_problems(mapping.row_values(cells), cells) for _number, cells in chunk]
             results = validator.validate_chunk(raws)
             staged = [
-                (batch.pk, number, raw, *_result_values(spec, raw, result), *UNTOUCHED)
+                (batch.pk, number, raw, *_result_values(spec, raw, result), *UNTOUCHED, version)
                 for (number, _cells), raw, result in zip(chunk, raws, results, strict=True)
             ]
             insert_values(UploadRow, STAGED_FIELDS, staged)
@@ -123,6 +127,7 @@ def stage_upload(
         batch.needs_columns = positions is not None
         batch.total_rows = total
         _finish_validation(batch, spec, validator.scope)
+        transaction.on_commit(lambda: signals.upload_ready.send(sender=UploadBatch, batch=batch))
     return batch
 
 
@@ -210,7 +215,7 @@ ANALYZE_FROM_ROWS = 5000
 
 
 #: A staged row: its place and cells, what validation made of it (:data:`RESULT_FIELDS`), then the columns applying fills.
-STAGED_FIELDS = ["batch", "row_number", "values", *RESULT_FIELDS, "file_errors", "has_file_errors", "previous", "outcome"]
+STAGED_FIELDS = ["batch", "row_number", "values", *RESULT_FIELDS, "file_errors", "has_file_errors", "previous", "outcome", "version"]
 UNTOUCHED = ({}, False, None, Outcome.PENDING)
 
 
@@ -291,16 +296,44 @@ def _chunks(queryset, *fields: str) -> Iterator[list]:
         last = chunk[-1][0] if fields else chunk[-1].pk
 
 
-def save_fixes(batch: UploadBatch, edits: dict[int, dict[str, str]]) -> UploadBatch:
-    """Replace cells of rows the user fixed in the preview, then revalidate."""
+def save_fixes(batch: UploadBatch, edits: dict[int, dict[str, str]], *, versions: dict[int, int] | None = None) -> UploadBatch:
+    """Replace cells of rows the user fixed in the preview, then revalidate.
+
+    ``versions`` (row id → the row's ``version`` the user saw): each such row is
+    written only if it is still at that version; otherwise :class:`StaleRows`
+    names the rows written since and nothing is saved.
+    """
     if batch.is_final:
         raise BatchNotReady(_("This upload has already been applied."))
     with transaction.atomic():
-        rows = list(batch.rows.filter(pk__in=list(edits)).only("id", "values"))
+        rows = list(batch.rows.filter(pk__in=list(edits)).only("id", "row_number", "values"))
         for row in rows:
             row.values = {**row.values, **{k: str(v).strip() for k, v in edits[row.pk].items()}}
-        UploadRow.objects.bulk_update(rows, ["values"])
+            row.version = F("version") + 1
+        _write_fixed_cells(rows, versions or {})
         return validate_batch(batch, row_ids=[row.pk for row in rows])
+
+
+def _write_fixed_cells(rows: list[UploadRow], versions: dict[int, int]) -> None:
+    """Write the rows' cells; a row with an expected version is written only at that version (UPDATE … WHERE version)."""
+    stale = [
+        row.row_number
+        for row in rows
+        if row.pk in versions
+        and not UploadRow.objects.filter(pk=row.pk, version=versions[row.pk]).update(values=row.values, version=F("version") + 1)
+    ]
+    if stale:
+        shown = ", ".join(str(number) for number in sorted(stale))
+        raise StaleRows(
+            ngettext(
+                "Row %(rows)s was changed since you loaded it; load it again and repeat your change.",
+                "Rows %(rows)s were changed since you loaded them; load them again and repeat your changes.",
+                len(stale),
+            )
+            % {"rows": shown},
+            sorted(stale),
+        )
+    UploadRow.objects.bulk_update([row for row in rows if row.pk not in versions], ["values", "version"])
 
 
 # --- applying --------------------------------------------------------------------------

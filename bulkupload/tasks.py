@@ -22,3 +22,11 @@ def stage_batch(batch_id: str, sheet: str | None = None, positions: dict[str, in
 def apply_batch(batch_id: str) -> str:
     """Write a confirmed batch to the target model."""
     return background.run_apply(batch_id)
+
+
+@task
+def deliver_webhook(url: str, batch_id: str, event: str, event_id: str, body: str, attempt: int = 1) -> str:
+    """POST one signed webhook event to ``url``; a failed attempt schedules the next with a longer wait."""
+    from . import webhooks
+
+    return webhooks.deliver(url=url, batch_id=batch_id, event=event, event_id=event_id, body=body, attempt=attempt)

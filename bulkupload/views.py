@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -378,10 +377,7 @@ class RollbackView(PageMixin, TemplateView):
 
     def get_batch(self) -> UploadBatch:
         """The user's own upload; rolling it back writes its records again, so it needs the permissions uploading needs."""
-        batch = selectors.batch_for_user_or_404(self.request.user, self.kwargs["batch_id"])
-        if not get_spec_or_404(batch.spec).has_permission(self.request.user):
-            raise PermissionDenied(_("You may no longer upload these records, so you cannot roll this upload back."))
-        return batch
+        return selectors.batch_to_roll_back_or_404(self.request.user, self.kwargs["batch_id"])
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         batch = self.get_batch()

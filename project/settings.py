@@ -71,6 +71,11 @@ INSTALLED_APPS = [
     # The database task backend; only used when TASKS_BACKEND=database (see TASKS below).
     "django_tasks_db",
     "bulkupload",
+    # The optional JSON API (bulkupload[api]): Django REST framework, its tokens, the OpenAPI schema and its docs page.
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "project.timesheets",
 ]
 
@@ -144,6 +149,15 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# The API's enums by name, for a schema of the whole project (manage.py spectacular, check --deploy); the API's own
+# schema view names them itself.
+SPECTACULAR_SETTINGS = {
+    "ENUM_NAME_OVERRIDES": {
+        "UploadStatusEnum": "bulkupload.api.representation.UPLOAD_STATUSES",
+        "RowStatusEnum": "bulkupload.models.UploadRow.Status",
+    }
+}
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"

@@ -9,6 +9,7 @@ urlpatterns = [
     path("entries/", timesheet_views.EntryListView.as_view(), name="entries"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("uploads/api/v1/", include("bulkupload.api.urls")),
     path("uploads/", include("bulkupload.urls")),
     path("admin/", admin.site.urls),
 ]

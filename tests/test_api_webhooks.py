@@ -1,0 +1,234 @@
+"""Webhooks: signed events reach receivers on loopback once each, failed deliveries are retried, a silent receiver
+never holds up the request. Receivers are small http.server threads; the API is called over a live server."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+
+from bulkupload.models import WebhookDelivery
+
+from .api_support import Api, entries_csv, token_for
+
+SECRET = "test-webhook-secret"
+
+
+@dataclass
+class Receiver:
+    """An HTTP receiver on loopback that records every request; ``answers`` are the status codes it gives, in turn."""
+
+    answers: list[int] = field(default_factory=list)
+    hold: threading.Event | None = None
+    received: list[dict] = field(default_factory=list)
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append({"headers": dict(self.headers), "body": body})
+                receiver.arrived.set()
+                if receiver.hold is not None:
+                    receiver.hold.wait(120)  # a receiver that does not answer until the test lets it
+                code = receiver.answers.pop(0) if receiver.answers else 204
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self) -> list[str]:
+        return [json.loads(r["body"])["event"] for r in self.received]
+
+    def close(self) -> None:
+        if self.hold is not None:
+            self.hold.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receivers(settings) -> Iterator[callable]:
+    made: list[Receiver] = []
+
+    def make(**kwargs) -> Receiver:
+        receiver = Receiver(**kwargs)
+        made.append(receiver)
+        hooks = [*settings.BULKUPLOAD.get("WEBHOOKS", []), {"url": receiver.url, "secret": SECRET}]
+        settings.BULKUPLOAD = {**settings.BULKUPLOAD, "WEBHOOKS": hooks, "WEBHOOK_RETRY_DELAY_SECONDS": 0.05}
+        return receiver
+
+    yield make
+    for receiver in made:
+        receiver.close()
+
+
+def wait_for(condition, what: str, timeout: float = 60) -> None:
+    """Wait until ``condition()`` holds (deliveries run on other threads); fail saying ``what`` never happened."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
+
+
+def signature_is_valid(request: dict) -> bool:
+    headers, body = request["headers"], request["body"]
+    timestamp = headers["X-Bulkupload-Timestamp"]
+    expected = hmac.new(SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return headers["X-Bulkupload-Signature"] == f"sha256={expected}" and abs(time.time() - int(timestamp)) < 300
+
+
+@pytest.fixture
+def api(live_server, demo) -> Api:
+    return Api(live_server.url, token_for("alice"))
+
+
+def test_each_event_arrives_once_signed(api, receivers, acme_people, workday):
+    receiver = receivers()
+    upload = api.upload(entries_csv(acme_people, workday, bad_project=False)).json()
+    batch = api.post(f"uploads/{upload['id']}/confirm/", json={}).json()["batch"]
+    api.post(f"batches/{batch['id']}/rollback/", json={})
+
+    wait_for(lambda: WebhookDelivery.objects.filter(status_code=204).count() == 3, "three delivered events")
+    assert receiver.events() == ["upload.ready", "batch.applied", "batch.rolled_back"]
+    assert all(signature_is_valid(request) for request in receiver.received)
+    bodies = [json.loads(request["body"]) for request in receiver.received]
+    assert {body["upload"]["id"] for body in bodies} == {upload["id"]}
+    assert bodies[1]["batch"]["counts"]["created"] == 3
+    assert bodies[2]["upload"]["status"] == "rolled_back"
+    assert len({request["headers"]["X-Bulkupload-Delivery"] for request in receiver.received}) == 3
+    assert [r["headers"]["X-Bulkupload-Event"] for r in receiver.received] == receiver.events()
+
+
+def test_a_tampered_body_fails_the_signature(api, receivers, acme_people, workday):
+    receiver = receivers()
+    api.upload(entries_csv(acme_people, workday))
+    wait_for(lambda: receiver.received, "an event")
+    tampered = {**receiver.received[0], "body": receiver.received[0]["body"].replace(b'"ready"', b'"applied"')}
+    assert signature_is_valid(receiver.received[0])
+    assert not signature_is_valid(tampered)
+
+
+def test_a_receiver_that_fails_twice_is_retried_until_it_succeeds(api, receivers, acme_people, workday):
+    receiver = receivers(answers=[500, 503, 200])
+    upload = api.upload(entries_csv(acme_people, workday)).json()
+
+    wait_for(lambda: WebhookDelivery.objects.filter(status_code=200).exists(), "a successful attempt")
+    attempts = list(WebhookDelivery.objects.filter(batch_id=upload["id"]).order_by("attempt").values_list("attempt", "status_code"))
+    assert attempts == [(1, 500), (2, 503), (3, 200)]
+    assert receiver.events() == ["upload.ready"] * 3
+    assert len({request["headers"]["X-Bulkupload-Delivery"] for request in receiver.received}) == 1  # one event, tried thrice
+    assert all(signature_is_valid(request) for request in receiver.received)
+
+
+def test_retries_stop_after_the_last_attempt(api, receivers, settings, caplog, acme_people, workday):
+    receiver = receivers(answers=[500] * 10)
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "WEBHOOK_MAX_ATTEMPTS": 3}
+    upload = api.upload(entries_csv(acme_people, workday)).json()
+    wait_for(lambda: "giving up" in caplog.text, "the delivery giving up")
+    assert list(WebhookDelivery.objects.filter(batch_id=upload["id"]).values_list("attempt", flat=True)) == [1, 2, 3]
+    assert len(receiver.received) == 3
+
+
+def test_a_receiver_that_never_answers_does_not_delay_the_request(api, receivers, settings, acme_people, workday):
+    receiver = receivers(hold=threading.Event())
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "WEBHOOK_TIMEOUT_SECONDS": 300}  # the attempt ends only when released
+    created = api.upload(entries_csv(acme_people, workday))
+
+    # The request has been answered while the receiver still holds the event unanswered (or has not even got it yet):
+    # had the request waited for the delivery, the receiver would have been released or the attempt recorded first.
+    assert created.status_code == 201
+    assert not receiver.hold.is_set()
+    assert not WebhookDelivery.objects.exists()
+    wait_for(receiver.arrived.is_set, "the event reaching the receiver")
+    assert not WebhookDelivery.objects.exists()  # still waiting for its answer
+    receiver.hold.set()
+    wait_for(lambda: WebhookDelivery.objects.filter(status_code=204).exists(), "the delivery recorded once answered")
+
+
+def test_background_reading_that_fails_sends_upload_failed(api, receivers, settings, acme_people, workday):
+    receiver = receivers()
+    # Above the task threshold the file is read by a task; more rows than allowed make that task refuse it.
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 1, "MAX_ROWS": 2}
+    refused = api.upload(entries_csv(acme_people, workday))
+    assert refused.status_code == 400
+    wait_for(lambda: receiver.received, "an event")
+    body = json.loads(receiver.received[0]["body"])
+    assert body["event"] == "upload.failed"
+    assert body["phase"] == "reading"
+    assert "rows" in body["message"]
+
+
+def test_webhooks_for_other_specs_or_events_are_not_sent(api, receivers, settings, acme_people, workday):
+    elsewhere, applied_only = receivers(), receivers()
+    settings.BULKUPLOAD = {
+        **settings.BULKUPLOAD,
+        "WEBHOOKS": [
+            {"url": elsewhere.url, "secret": SECRET, "specs": ["another-spec"]},
+            {"url": applied_only.url, "secret": SECRET, "events": ["batch.applied"]},
+        ],
+    }
+    upload = api.upload(entries_csv(acme_people, workday, bad_project=False)).json()
+    api.post(f"uploads/{upload['id']}/confirm/", json={})
+    wait_for(lambda: WebhookDelivery.objects.exists(), "the applied event delivered")
+    assert applied_only.events() == ["batch.applied"]
+    assert elsewhere.received == []
+
+
+def test_with_a_queue_backend_deliveries_wait_for_a_worker_and_retries_are_queued(api, receivers, settings, acme_people, workday):
+    """WEBHOOK_TASK_BACKEND naming a queue (django_tasks_db): the request only enqueues; the worker delivers and
+    queues each retry as a task of its own."""
+    receiver = receivers(answers=[500])
+    settings.TASKS = {
+        "default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"},
+        "webhooks": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]},
+    }
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "WEBHOOK_TASK_BACKEND": "webhooks", "WEBHOOK_RETRY_DELAY_SECONDS": 0}
+    from django_tasks_db.models import DBTaskResult
+
+    upload = api.upload(entries_csv(acme_people, workday)).json()
+    assert DBTaskResult.objects.count() == 1  # queued, not delivered
+    assert receiver.received == []
+
+    call_command("db_worker", "--batch", "--backend", "webhooks", "--interval", "0.1", "--no-startup-delay", stdout=io.StringIO())
+    attempts = list(WebhookDelivery.objects.filter(batch_id=upload["id"]).order_by("attempt").values_list("attempt", "status_code"))
+    assert attempts == [(1, 500), (2, 204)]
+    assert DBTaskResult.objects.count() == 2  # the retry was a task of its own
+    assert all(signature_is_valid(request) for request in receiver.received)
+
+
+def test_each_attempt_is_shown_on_the_batch_in_the_admin(api, receivers, acme_people, workday):
+    receiver = receivers(answers=[502])
+    upload = api.upload(entries_csv(acme_people, workday)).json()
+    wait_for(lambda: WebhookDelivery.objects.filter(status_code=204).exists(), "the retried delivery")
+    admin = Client()
+    admin.force_login(get_user_model().objects.get(username="admin"))
+    page = admin.get(reverse("admin:bulkupload_uploadbatch_change", args=[upload["id"]]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Webhook deliveries" in text
+    assert receiver.url in text
+    assert 'id="webhook_deliveries-1"' in text  # both attempts, and no more
+    assert 'id="webhook_deliveries-2"' not in text
+    assert "HTTP 502" in text
