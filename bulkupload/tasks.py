@@ -23,3 +23,12 @@ def stage_batch(batch_id: str, sheet: str | None = None, positions: dict[str, in
 def apply_batch(batch_id: str) -> str:
     """Write a confirmed batch to the target model."""
     return background.run_apply(batch_id)
+
+
+@task
+def purge_abandoned() -> int:
+    """Remove abandoned uploads and their files, and release stalled ones: for a host that schedules tasks periodically."""
+    from . import services
+
+    background.release_stalled()
+    return len(services.purge_abandoned())
