@@ -107,7 +107,8 @@ def waiting(*, at_gate: bool) -> int:
     op = "=" if at_gate else "<>"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event {op} 'advisory'"  # noqa: S608
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "  # noqa: S608 - op is = or <>
+            f"AND wait_event_type = 'Lock' AND wait_event {op} 'advisory'"
         )
         return cursor.fetchone()[0]
 
@@ -132,7 +133,7 @@ class Worker(threading.Thread):
     def run(self) -> None:
         try:
             self.result = self.work()
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:  # reported by the test
             self.error = exc
         finally:
             connection.close()
@@ -161,7 +162,8 @@ def carol(acme):
 
 
 def fix_payload(row: UploadRow, cells: dict[str, str]) -> dict[str, str]:
-    data = {"fix-TOTAL_FORMS": "1", "fix-INITIAL_FORMS": "0", "fix-MIN_NUM_FORMS": "0", "fix-MAX_NUM_FORMS": "500", "fix-0-row": str(row.pk)}
+    data = {"fix-TOTAL_FORMS": "1", "fix-INITIAL_FORMS": "0", "fix-MIN_NUM_FORMS": "0", "fix-MAX_NUM_FORMS": "500"}
+    data["fix-0-row"] = str(row.pk)
     data.update({f"fix-0-{key}": value for key, value in cells.items()})
     return data
 
@@ -286,7 +288,9 @@ def test_a_user_moved_to_another_tenant_before_a_queued_apply_writes_nothing_any
 
 
 @pytest.mark.postgres
-def test_a_tenant_move_committed_while_a_worker_picks_up_the_apply_writes_nothing(postgres_only, settings, acme, globex, acme_people, workday):
+def test_a_tenant_move_committed_while_a_worker_picks_up_the_apply_writes_nothing(
+    postgres_only, settings, acme, globex, acme_people, workday
+):
     """The move and the worker in two threads with their own connections: the worker reads the committed move."""
     wizard = queued_confirm(settings, entry_rows(acme_people, workday, 12))
     moving = Worker(lambda: Membership.objects.filter(user__username="alice").update(tenant=globex))
