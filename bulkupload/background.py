@@ -85,6 +85,8 @@ def stage_upload(
     if not runs_in_background(estimate_rows(upload, name=name, sheet=sheet)):
         _forget_failure(batch)
         return services.stage_upload(batch, upload, name=name, sheet=sheet, positions=positions)
+    with transaction.atomic():
+        limits.check_queued_tasks(batch.owner_id)  # before the file is kept; checked again when the batch is claimed
     services.hold_upload(batch, upload, name=name, sheet=sheet)
     return queue_staging(batch, sheet=sheet, positions=positions)
 
