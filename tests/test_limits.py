@@ -149,9 +149,12 @@ def test_an_oversized_body_is_refused_before_the_server_reads_it(demo, live_serv
     limit(settings, MAX_FILE_SIZE=1024 * 1024)
     alice = login("alice")
     wizard = Wizard(alice).start()
-    declared, sent = 300 * 1024 * 1024, b"x" * 65536
+    part = b'--b\r\nContent-Disposition: form-data; name="upload-file"; filename="big.csv"\r\nContent-Type: text/csv\r\n\r\n'
+    declared, sent = 300 * 1024 * 1024, part + b"x" * 65536
+    token = "a" * 32  # a well-formed CSRF secret, as cookie and header: the body would pass the CSRF check
     head = (
-        f"POST {wizard.url('upload')} HTTP/1.1\r\nHost: localhost\r\nCookie: sessionid={alice.cookies['sessionid'].value}\r\n"
+        f"POST {wizard.url('upload')} HTTP/1.1\r\nHost: localhost\r\nX-CSRFToken: {token}\r\n"
+        f"Cookie: sessionid={alice.cookies['sessionid'].value}; csrftoken={token}\r\n"
         f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {declared}\r\n\r\n"
     )
     host, port = live_server.url.removeprefix("http://").split(":")
