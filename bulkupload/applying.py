@@ -45,7 +45,7 @@ def apply_batch(
     ``on_changed`` (:class:`UploadBatch.OnChanged`): what to do with records
     someone changed after the preview showed them: stop with
     :class:`ChangedSincePreview` naming them (the default), overwrite them, or
-    keep them; None takes the choice stored on the batch (a queued apply).
+    keep them; None takes the choice stored on the batch for a queued apply, else stops.
     Refuses with :class:`ScopeChanged` when the owner left the upload's scope.
     """
     claimable = (UploadBatch.Status.APPLYING,) if queued else services.READY
@@ -65,11 +65,19 @@ def apply_batch(
                 % {"count": batch.invalid_count}
             )
         spec, scope = services.batch_scope(batch)
-        on_changed = batch.on_changed if on_changed is None else on_changed
+        if on_changed is None:  # a queued apply follows the choice stored with it; a direct call stops by default
+            on_changed = batch.on_changed if queued else OnChanged.STOP
         applied = (UploadBatch.Status.APPLIED,)
         now = timezone.now()
         services.save_fields(
-            batch, claimable, status=applied[0], applied_at=now, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed
+            batch,
+            claimable,
+            status=applied[0],
+            applied_at=now,
+            overwrite=overwrite,
+            skip_invalid=skip_invalid,
+            on_changed=on_changed,
+            changed_count=0,
         )
         counts = RowWriter(batch, spec, scope, overwrite=overwrite, on_changed=on_changed).run()
         skipped = batch.rows.filter(status=Status.INVALID).update(outcome=Outcome.SKIPPED)
@@ -84,17 +92,6 @@ def apply_batch(
         transaction.on_commit(lambda: services._delete_file(source) if source else None)
         transaction.on_commit(lambda: signals.batch_applied.send(sender=UploadBatch, batch=batch))
     return batch, True
-
-
-def check_changed_since_preview(batch_id: Any, *, overwrite: bool = True) -> None:
-    """Raise :class:`ChangedSincePreview` when confirming now would overwrite records changed since the preview.
-
-    Reads only: the wizard asks before it queues a large upload for a worker, so
-    the user sees the rows and chooses, as for a confirm in the request.
-    """
-    batch = UploadBatch.objects.get(pk=batch_id)
-    spec, scope = services.batch_scope(batch)
-    RowWriter(batch, spec, scope, overwrite=overwrite, on_changed=OnChanged.STOP).run(write=False)
 
 
 class RowWriter:
@@ -114,8 +111,8 @@ class RowWriter:
         self.changed: list[tuple[int, models.Model, list[str]]] = []
         self.changed_count = 0
 
-    def run(self, *, write: bool = True) -> dict[str, int]:
-        """Decide each row's outcome and (``write``) write it; the counts of outcomes.
+    def run(self) -> dict[str, int]:
+        """Decide each row's outcome and write it; the counts of outcomes.
 
         Raises :class:`ChangedSincePreview` (after reading every row, so the count
         is complete) when records changed since the preview and the user has not
@@ -125,10 +122,10 @@ class RowWriter:
         for chunk in services._chunks(self.batch.rows.exclude(status=Status.INVALID), "data", "target_pk", "seen"):
             values_of_rows = [decode_values(self.model, data) for _row_id, data, _pk, _seen in chunk]
             keys = [self.spec.key_of(values) for values in values_of_rows]
-            existing = current_records(self.spec, self.scope, keys, lock=write)
+            existing = current_records(self.spec, self.scope, keys)
             creates, updates, outcomes = self.decide(chunk, values_of_rows, keys, existing)
-            if not write or self.changed_count:
-                continue  # only checking, or the confirm stops: nothing more is written
+            if self.changed_count:
+                continue  # the confirm stops: nothing more is written, the rest is only counted
             self.write(creates, updates, outcomes)
             created_so_far += len(creates)
             if created_so_far >= services.ANALYZE_FROM_ROWS and not analyzed:
@@ -183,15 +180,15 @@ class RowWriter:
         update_values(UploadRow, ["outcome", "target_pk", "previous"], outcomes)
 
 
-def current_records(spec: UploadSpec, scope: Any, keys: list[tuple], *, lock: bool) -> dict[tuple, models.Model]:
-    """The records matching ``keys`` (natural key → record), with ``lock`` locked and read again after the lock.
+def current_records(spec: UploadSpec, scope: Any, keys: list[tuple]) -> dict[tuple, models.Model]:
+    """The records matching ``keys`` (natural key → record), locked and read again after the lock.
 
     Reading after the lock matters: a record deleted or changed by a transaction
     that held it (a rollback, another upload) is seen as it is once that one
     committed — gone, or with its new values — never as it was before.
     """
     found = find_existing(spec, scope, keys, related=False)
-    if not lock or not found:
+    if not found:
         return found
     model = spec.model
     pks = [record.pk for record in found.values()]

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import conf, limits, progress, services
-from .exceptions import BatchNotReady, FileRejected
+from .exceptions import BatchNotReady, ChangedSincePreview, FileRejected
 from .models import UploadBatch
 from .reading import XLSX, sniff_format
 
@@ -158,16 +158,15 @@ def apply_batch(
 
     Returns the batch and whether this call applied or queued it (False when
     another request already did). A queued batch's status is ``applying``.
-    Before queueing, records changed since the preview are looked for, so the
-    user chooses what happens to them here rather than after the worker refused.
+    Records changed since the preview are looked for by the worker (reading them
+    all in the request would cost as much as applying): it refuses, writing
+    nothing, and the confirm page then asks what to do with them.
     """
     batch = UploadBatch.objects.filter(pk=batch_id).first()
     if batch is None or not runs_in_background(batch.valid_count):
         if batch is not None:
             _forget_failure(batch)
         return services.apply_batch(batch_id, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
-    if batch.status == Status.READY and on_changed == UploadBatch.OnChanged.STOP and overwrite:
-        services.check_changed_since_preview(batch_id, overwrite=overwrite)
     return queue_apply(batch_id, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
 
 
@@ -190,6 +189,7 @@ def queue_apply(
             overwrite=overwrite,
             skip_invalid=skip_invalid,
             on_changed=on_changed,
+            changed_count=0,
             task_error="",
             updated_at=timezone.now(),
         )
@@ -216,6 +216,10 @@ def run_apply(batch_id: Any) -> str:
             services.apply_batch(
                 batch_id, overwrite=batch.overwrite, skip_invalid=batch.skip_invalid, queued=True, on_changed=batch.on_changed
             )
+    except ChangedSincePreview as exc:
+        # Nothing was written; the confirm page now offers to overwrite or keep them (the request never reads them all).
+        _fail(batch_id, str(exc), status=Status.READY, changed_count=exc.count)
+        return "refused"
     except BatchNotReady as exc:
         _fail(batch_id, str(exc), status=Status.READY)
         return "refused"
@@ -236,16 +240,16 @@ def _forget_failure(batch: UploadBatch) -> None:
         batch.task_error = ""
 
 
-def _fail(batch_id: Any, message: str, *, status: str, drop_file: bool = False) -> None:
+def _fail(batch_id: Any, message: str, *, status: str, drop_file: bool = False, changed_count: int = 0) -> None:
     with transaction.atomic():
         batch = UploadBatch.objects.select_for_update().filter(pk=batch_id).first()
         if batch is None or not batch.is_working:
             return  # released or handled meanwhile: the task no longer owns the batch
         old_file = batch.source_file.name if drop_file else ""
-        batch.status, batch.task_error = status, message
+        batch.status, batch.task_error, batch.changed_count = status, message, changed_count
         if old_file:
             batch.source_file = ""
-        batch.save(update_fields=["status", "task_error", "source_file", "updated_at"])
+        batch.save(update_fields=["status", "task_error", "changed_count", "source_file", "updated_at"])
         if old_file:
             transaction.on_commit(lambda: services._delete_file(old_file))
 

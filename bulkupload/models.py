@@ -91,6 +91,8 @@ class UploadBatch(models.Model):
     skip_invalid = models.BooleanField(default=False)
     #: The user's choice for records changed since the preview (a queued apply reads it).
     on_changed = models.CharField(max_length=10, choices=OnChanged.choices, default=OnChanged.STOP, blank=True)
+    #: Entries a queued apply found changed since the preview, so it wrote nothing; the confirm page asks what to do.
+    changed_count = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
     updated_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0)

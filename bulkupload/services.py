@@ -150,21 +150,7 @@ def stage_upload(
         table = open_table(upload, name=name, limits=limits, sheet=sheet)
         mapping = map_header(spec, table.header, file_name=name, sheet=table.sheet, header_row=table.header_row, positions=positions)
         batch.rows.all().delete()
-        validator = RowValidator(spec, scope)
-        total = 0
-        # Each chunk is validated before it is inserted: one write per row, never an update.
-        for chunk in itertools.batched(table.rows, conf.get("CHUNK_SIZE")):
-            raws = [record_problems(mapping.row_values(cells), cells) for _number, cells in chunk]
-            results = validator.validate_chunk(raws)
-            staged = [
-                (batch.pk, number, raw, *_result_values(spec, raw, result), *UNTOUCHED)
-                for (number, _cells), raw, result in zip(chunk, raws, results, strict=True)
-            ]
-            insert_values(UploadRow, STAGED_FIELDS, staged)
-            total += len(staged)
-            progress.advance(len(staged))
-        if total >= ANALYZE_FROM_ROWS:
-            refresh_statistics(UploadRow)
+        total = _stage_rows(batch, spec, scope, table.rows, mapping)
         if not total:
             raise FileRejected(_("The file has a header but no data rows."), file=name, sheet=table.sheet)
         old_file = locked.source_file.name
@@ -197,6 +183,26 @@ def check_size(upload: IO[bytes], *, name: str) -> int | None:
             file=name,
         )
     return size
+
+
+def _stage_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, rows: Iterator, mapping: Any) -> int:
+    """Validate and insert the file's rows, chunk by chunk; how many there were."""
+    validator = RowValidator(spec, scope)
+    total = 0
+    # Each chunk is validated before it is inserted: one write per row, never an update.
+    for chunk in itertools.batched(rows, conf.get("CHUNK_SIZE")):
+        raws = [record_problems(mapping.row_values(cells), cells) for _number, cells in chunk]
+        results = validator.validate_chunk(raws)
+        staged = [
+            (batch.pk, number, raw, *_result_values(spec, raw, result), *UNTOUCHED)
+            for (number, _cells), raw, result in zip(chunk, raws, results, strict=True)
+        ]
+        insert_values(UploadRow, STAGED_FIELDS, staged)
+        total += len(staged)
+        progress.advance(len(staged))
+    if total >= ANALYZE_FROM_ROWS:
+        refresh_statistics(UploadRow)
+    return total
 
 
 def hold_upload(batch: UploadBatch, upload: IO[bytes], *, name: str, sheet: str | None = None) -> UploadBatch:
@@ -455,4 +461,4 @@ def discard_batch(batch_id: Any) -> None:
 
 
 # Applying and rolling back live in their own module; they are services as much as these.
-from .applying import apply_batch, check_changed_since_preview, rollback_batch  # noqa: E402, F401
+from .applying import apply_batch, rollback_batch  # noqa: E402, F401

@@ -142,18 +142,25 @@ def test_an_unrelated_change_to_the_same_entry_does_not_stop_the_confirm(at_conf
     assert at_confirm.batch().updated_count == 2
 
 
-def test_a_large_upload_is_checked_before_it_is_queued(at_confirm, rows, settings):
+def test_a_large_upload_refused_by_its_worker_offers_the_choice_on_the_confirm_page(at_confirm, rows, settings):
+    """The worker finds the change (reading every entry in the request would cost as much as applying)."""
     settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 1}
     changed_by_hand(rows, 2, "2")
 
-    response = at_confirm.confirm()
+    response = at_confirm.confirm()  # the immediate backend runs the task at once
 
-    assert response.status_code == 200 and cells_of(response.content.decode()) == [["4", "Hours", "8", "2", "6"]]
-    assert at_confirm.batch().status == UploadBatch.Status.READY
-    response = at_confirm.post_step("confirm", {"confirm-overwrite": "on", "confirm-on_changed": "skip"})
+    assert response["Location"].endswith("/confirm/")
+    page = at_confirm.client.get(response["Location"]).content.decode()
+    assert "1 entry was changed by someone else after the preview" in page  # the task's message
+    assert "1 entry turned out to have been changed after you saw it" in page and 'value="skip"' in page
+    assert (at_confirm.batch().status, at_confirm.batch().changed_count) == (UploadBatch.Status.READY, 1)
+    assert entry(rows, 2).hours == Decimal(2)
+
+    at_confirm.post_step("confirm", {"confirm-overwrite": "on", "confirm-on_changed": "skip"})
+
     batch = at_confirm.batch()
-    assert batch.task_id  # through the task (the immediate backend runs it at once)
-    assert (batch.status, batch.updated_count, batch.skipped_count) == (UploadBatch.Status.APPLIED, 2, 1)
+    assert batch.task_id  # through the task
+    assert (batch.status, batch.updated_count, batch.skipped_count, batch.changed_count) == (UploadBatch.Status.APPLIED, 2, 1, 0)
     assert entry(rows, 2).hours == Decimal(2)
 
 
@@ -167,7 +174,7 @@ def test_a_queued_apply_refuses_when_an_entry_changed_after_it_was_queued(at_con
 
     batch = at_confirm.batch()
     assert batch.status == UploadBatch.Status.READY
-    assert "changed by someone else after the preview" in batch.task_error
+    assert "changed by someone else after the preview" in batch.task_error and batch.changed_count == 1
     assert entry(rows, 0).hours == Decimal(1)
     status = at_confirm.client.get(reverse("bulkupload:progress", kwargs={"batch_id": batch.pk}), {"format": "json"}).json()
     assert status["state"] == "failed" and "changed by someone else" in status["message"]
