@@ -352,7 +352,7 @@ class FixRowsView(SpecMixin, View):
             batch.refresh_from_db()
             if batch.is_final:
                 return redirect("bulkupload:batch", batch_id=batch.pk)
-            return HttpResponseRedirect(wizard_url(batch, "upload") if batch.status == UploadBatch.Status.DRAFT else back)
+            return HttpResponseRedirect(back)  # the preview sends an upload without a file on to its upload step
         messages.success(
             request,
             _("Saved %(count)d row(s). %(invalid)d invalid row(s) left.") % {"count": len(edits), "invalid": batch.invalid_count},
