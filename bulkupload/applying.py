@@ -150,7 +150,7 @@ class RowWriter:
                 outcome = Outcome.UNCHANGED
             elif not self.overwrite:
                 outcome = Outcome.KEPT
-            elif (news := changed_since_preview(self.spec, record, values, target_pk, seen)) and self.on_changed != OnChanged.OVERWRITE:
+            elif (news := self.news(record, values, target_pk, seen)) and self.on_changed != OnChanged.OVERWRITE:
                 outcome = Outcome.KEPT  # the user said keep them, or the confirm stops and shows them
                 if self.on_changed == OnChanged.STOP:
                     self.changed_count += 1
@@ -167,6 +167,11 @@ class RowWriter:
             if record is not None:
                 outcomes.append((row_id, outcome, str(record.pk), previous))
         return creates, updates, outcomes
+
+    def news(self, record: models.Model, values: dict[str, Any], target_pk: str, seen: Any) -> list[str]:
+        if self.on_changed == OnChanged.OVERWRITE:
+            return []  # the user's answer is known: no need to compare
+        return changed_since_preview(self.spec, record, values, target_pk, seen, self.write_fields)
 
     def write(self, creates: list[tuple[int, dict[str, Any]]], updates: list[models.Model], outcomes: list[tuple]) -> None:
         pks = insert_records(self.model, [values for _row_id, values in creates])
@@ -201,7 +206,9 @@ def current_records(spec: UploadSpec, scope: Any, keys: list[tuple]) -> dict[tup
     return current
 
 
-def changed_since_preview(spec: UploadSpec, record: models.Model, values: dict[str, Any], target_pk: str, seen: Any) -> list[str]:
+def changed_since_preview(
+    spec: UploadSpec, record: models.Model, values: dict[str, Any], target_pk: str, seen: Any, write_fields: list[str] | None = None
+) -> list[str]:
     """The written fields in which ``record`` differs from what the preview showed of it ([]: as shown).
 
     The preview showed, for a matched row, the row's own values except where
@@ -210,9 +217,10 @@ def changed_since_preview(spec: UploadSpec, record: models.Model, values: dict[s
     if target_pk and seen is None:
         return []  # staged before previews were remembered: nothing to compare with
     if not target_pk or target_pk != str(record.pk):
-        return changed_fields(spec, record, values)  # created (or swapped) since the preview: all of it is news
-    shown = {**values, **decode_values(spec.model, seen)}
-    return [name for name in spec.write_fields() if name in shown and getattr(record, name) != shown[name]]
+        return changed_fields(spec, record, values, write_fields)  # created (or swapped) since the preview: all of it is news
+    shown = {**values, **decode_values(spec.model, seen)} if seen else values
+    names = spec.write_fields() if write_fields is None else write_fields
+    return [name for name in names if name in shown and getattr(record, name) != shown[name]]
 
 
 def changed_error(spec: UploadSpec, changed: list[tuple[int, models.Model, list[str]]], count: int) -> ChangedSincePreview:
