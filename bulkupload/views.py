@@ -19,12 +19,11 @@ from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.decorators import method_decorator
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views import View
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.csrf import csrf_protect
 from django.views.generic import TemplateView
 from formtools.wizard.views import NamedUrlSessionWizardView, WizardView
 
@@ -116,10 +115,15 @@ class UploadWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
     file_storage = None
     batch: UploadBatch
 
-    @method_decorator(csrf_exempt)
+    @classmethod
+    def as_view(cls, **initkwargs: Any):
+        # The CSRF middleware would read (and spool) the whole body before this view could look at its size: it is
+        # told to wait (for subclasses too, whatever their dispatch), and dispatch checks CSRF right after the size.
+        view = super().as_view(**initkwargs)
+        view.csrf_exempt = True
+        return view
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        # The CSRF middleware would read (and spool) the whole body before this view could look at its size:
-        # it is told to wait, the declared size is checked first, then CSRF exactly as the middleware does.
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         if request.method == "POST" and (refusal := limits.body_too_large(request)):

@@ -169,3 +169,16 @@ def test_an_oversized_body_is_refused_before_the_server_reads_it(demo, live_serv
     batch = wizard.batch()
     assert (batch.status, batch.source_file.name) == (UploadBatch.Status.DRAFT, "")
     assert not any(Path(settings.BULKUPLOAD["FILE_ROOT"]).rglob("source*"))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("where", ["site", "admin"])
+def test_a_declared_oversized_body_gets_413_from_the_wizard_in_the_site_and_in_the_admin(where, settings):
+    limit(settings, MAX_FILE_SIZE=1024 * 1024)
+    client = login("admin")
+    starts = {"site": reverse("bulkupload:start", kwargs={"spec": SPEC}), "admin": reverse("admin:timesheets_entry_bulkupload_start")}
+    url = client.post(starts[where])["Location"]
+    # The declared length is what Django would read; nothing of the (absent) body is touched.
+    response = client.post(url, {}, CONTENT_LENGTH=str(2 * 1024 * 1024 + 1))
+    assert response.status_code == 413
+    assert "files of at most 1.0" in response.content.decode()
