@@ -134,13 +134,16 @@ def test_the_purge_task_removes_abandoned_uploads_for_hosts_that_schedule_it(ali
 
 
 @pytest.mark.django_db
-def test_csrf_is_still_checked_on_the_upload_step(alice, acme_people, workday):
-    wizard = Wizard(alice).start()
+@pytest.mark.parametrize("where", ["site", "admin"])
+def test_csrf_is_still_checked_on_the_upload_step(where):
+    client = login("admin")
+    starts = {"site": reverse("bulkupload:start", kwargs={"spec": SPEC}), "admin": reverse("admin:timesheets_entry_bulkupload_start")}
+    url = client.post(starts[where])["Location"]
     strict = Client(enforce_csrf_checks=True)
-    strict.cookies = alice.cookies
-    response = strict.post(wizard.url("upload"), {f"{wizard.prefix}-current_step": "upload"})
+    strict.cookies = client.cookies
+    response = strict.post(url, {"upload-file": ""})
     assert response.status_code == 403
-    assert wizard.batch().status == UploadBatch.Status.DRAFT
+    assert UploadBatch.objects.get(owner__username="admin").status == UploadBatch.Status.DRAFT
 
 
 @pytest.mark.django_db(transaction=True)
