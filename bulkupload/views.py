@@ -127,8 +127,7 @@ class UploadWizard(LoginRequiredMixin, NamedUrlSessionWizardView):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         if request.method == "POST" and (refusal := limits.body_too_large(request)):
-            response = render(request, "bulkupload/too_large.html", {"message": refusal, "back": request.path}, status=413)
-            return response
+            return render(request, "bulkupload/too_large.html", {"message": refusal, "back": request.path}, status=413)
         return csrf_protect(self.dispatch_checked)(request, *args, **kwargs)
 
     def dispatch_checked(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
