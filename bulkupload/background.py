@@ -22,8 +22,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import conf, progress, services, signals
-from .exceptions import BatchNotReady, FileRejected
+from . import conf, limits, progress, services, signals
+from .exceptions import BatchNotReady, ChangedSincePreview, FileRejected
 from .models import UploadBatch
 from .reading import XLSX, sniff_format
 
@@ -85,6 +85,8 @@ def stage_upload(
     if not runs_in_background(estimate_rows(upload, name=name, sheet=sheet)):
         _forget_failure(batch)
         return services.stage_upload(batch, upload, name=name, sheet=sheet, positions=positions)
+    with transaction.atomic():
+        limits.check_queued_tasks(batch.owner_id)  # before the file is kept; checked again when the batch is claimed
     services.hold_upload(batch, upload, name=name, sheet=sheet)
     return queue_staging(batch, sheet=sheet, positions=positions)
 
@@ -108,8 +110,9 @@ def queue_staging(batch: UploadBatch, *, sheet: str | None, positions: dict[str,
     from . import tasks
 
     with transaction.atomic():
+        limits.check_queued_tasks(batch.owner_id)
         claimed = UploadBatch.objects.filter(pk=batch.pk, status__in=[Status.DRAFT, Status.READY]).update(
-            status=Status.STAGING, task_error=""
+            status=Status.STAGING, task_error="", updated_at=timezone.now()
         )
     if not claimed:
         raise BatchNotReady(_("This upload is already being read or applied."))
@@ -132,8 +135,8 @@ def run_staging(batch_id: Any, *, sheet: str | None, positions: dict[str, int] |
             with batch.source_file.open("rb") as stored:
                 # The header row is one of the lines; the count is a guide for the bar.
                 progress.start("reading", max(estimate_rows(stored, name=batch.file_name, sheet=sheet) - 1, 1))
-            services.stage_held_upload(batch, sheet=sheet, positions=positions)
-    except FileRejected as exc:
+            services.stage_held_upload(batch, sheet=sheet, positions=positions, queued=True)
+    except (FileRejected, BatchNotReady) as exc:
         _fail(batch_id, str(exc), status=Status.DRAFT, drop_file=True)
         return "rejected"
     except Exception:
@@ -148,27 +151,47 @@ def run_staging(batch_id: Any, *, sheet: str | None, positions: dict[str, int] |
 # --- applying --------------------------------------------------------------------------
 
 
-def apply_batch(batch_id: Any, *, overwrite: bool = True, skip_invalid: bool = False) -> tuple[UploadBatch, bool]:
+def apply_batch(
+    batch_id: Any, *, overwrite: bool = True, skip_invalid: bool = False, on_changed: str = UploadBatch.OnChanged.STOP
+) -> tuple[UploadBatch, bool]:
     """:func:`services.apply_batch` in the request, or queued for a task worker when the batch is large.
 
     Returns the batch and whether this call applied or queued it (False when
     another request already did). A queued batch's status is ``applying``.
+    Records changed since the preview are looked for by the worker (reading them
+    all in the request would cost as much as applying): it refuses, writing
+    nothing, and the confirm page then asks what to do with them.
     """
     batch = UploadBatch.objects.filter(pk=batch_id).first()
     if batch is None or not runs_in_background(batch.valid_count):
         if batch is not None:
             _forget_failure(batch)
-        return services.apply_batch(batch_id, overwrite=overwrite, skip_invalid=skip_invalid)
-    return queue_apply(batch_id, overwrite=overwrite, skip_invalid=skip_invalid)
+        return services.apply_batch(batch_id, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
+    return queue_apply(batch_id, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
 
 
-def queue_apply(batch_id: Any, *, overwrite: bool, skip_invalid: bool) -> tuple[UploadBatch, bool]:
-    """Claim a ready batch for applying (once: a second click finds it claimed) and queue the task."""
+def queue_apply(
+    batch_id: Any, *, overwrite: bool, skip_invalid: bool, on_changed: str = UploadBatch.OnChanged.STOP
+) -> tuple[UploadBatch, bool]:
+    """Claim a ready batch for applying (once: a second click finds it claimed) and queue the task.
+
+    Refuses with :class:`LimitReached` when the owner already has
+    ``MAX_QUEUED_TASKS_PER_USER`` uploads waiting for or on a worker.
+    """
     from . import tasks
 
     with transaction.atomic():
+        owner_id = UploadBatch.objects.filter(pk=batch_id).values_list("owner_id", flat=True).first()
+        if owner_id is not None:
+            limits.check_queued_tasks(owner_id)
         claimed = UploadBatch.objects.filter(pk=batch_id, status=Status.READY).update(
-            status=Status.APPLYING, overwrite=overwrite, skip_invalid=skip_invalid, task_error=""
+            status=Status.APPLYING,
+            overwrite=overwrite,
+            skip_invalid=skip_invalid,
+            on_changed=on_changed,
+            changed_count=0,
+            task_error="",
+            updated_at=timezone.now(),
         )
     batch = UploadBatch.objects.get(pk=batch_id)
     if not claimed:
@@ -190,7 +213,13 @@ def run_apply(batch_id: Any) -> str:
     try:
         with progress.tracking(progress.file_listener(batch_id)):
             progress.start("applying", batch.valid_count)
-            services.apply_batch(batch_id, overwrite=batch.overwrite, skip_invalid=batch.skip_invalid, queued=True)
+            services.apply_batch(
+                batch_id, overwrite=batch.overwrite, skip_invalid=batch.skip_invalid, queued=True, on_changed=batch.on_changed
+            )
+    except ChangedSincePreview as exc:
+        # Nothing was written; the confirm page now offers to overwrite or keep them (the request never reads them all).
+        _fail(batch_id, str(exc), status=Status.READY, changed_count=exc.count)
+        return "refused"
     except BatchNotReady as exc:
         _fail(batch_id, str(exc), status=Status.READY)
         return "refused"
@@ -211,16 +240,16 @@ def _forget_failure(batch: UploadBatch) -> None:
         batch.task_error = ""
 
 
-def _fail(batch_id: Any, message: str, *, status: str, drop_file: bool = False) -> None:
+def _fail(batch_id: Any, message: str, *, status: str, drop_file: bool = False, changed_count: int = 0) -> None:
     with transaction.atomic():
         batch = UploadBatch.objects.select_for_update().filter(pk=batch_id).first()
-        if batch is None:
-            return
+        if batch is None or not batch.is_working:
+            return  # released or handled meanwhile: the task no longer owns the batch
         old_file = batch.source_file.name if drop_file else ""
-        batch.status, batch.task_error = status, message
+        batch.status, batch.task_error, batch.changed_count = status, message, changed_count
         if old_file:
             batch.source_file = ""
-        batch.save(update_fields=["status", "task_error", "source_file", "updated_at"])
+        batch.save(update_fields=["status", "task_error", "changed_count", "source_file", "updated_at"])
         if old_file:
             transaction.on_commit(lambda: services._delete_file(old_file))
         phase = "reading" if status == Status.DRAFT else "applying"

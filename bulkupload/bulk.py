@@ -33,42 +33,48 @@ from django.db.models import signals
 MAX_PARAMETERS = 65535
 
 
-def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str], *, batch_size: int = 1000) -> None:
+def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str], *, batch_size: int = 1000) -> int:
     """Write ``fields`` of each saved instance in ``objs`` to its row.
 
-    Like ``bulk_update``: no ``save()``, no signals, no ``auto_now``.
+    Like ``bulk_update``: no ``save()``, no signals, no ``auto_now``. Returns how many rows were updated.
     """
     if not objs:
-        return
+        return 0
     alias = router.db_for_write(model)
     if connections[alias].vendor not in ("sqlite", "postgresql"):
-        model._default_manager.db_manager(alias).bulk_update(objs, fields, batch_size=batch_size)
-        return
+        return model._default_manager.db_manager(alias).bulk_update(objs, fields, batch_size=batch_size)
     attnames = [model._meta.pk.attname, *(model._meta.get_field(name).attname for name in fields)]
-    update_values(model, fields, [tuple(getattr(obj, name) for name in attnames) for obj in objs], batch_size=batch_size)
+    return update_values(model, fields, [tuple(getattr(obj, name) for name in attnames) for obj in objs], batch_size=batch_size)
 
 
-def update_values(model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple], *, batch_size: int = 1000) -> None:
-    """Like :func:`update_rows` for rows given as ``(pk, *values of fields)`` tuples: no model instances to build."""
+def update_values(model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple], *, batch_size: int = 1000) -> int:
+    """Like :func:`update_rows` for rows given as ``(pk, *values of fields)`` tuples: no model instances to build.
+
+    Returns how many rows the database updated: a row deleted meanwhile is not counted.
+    """
     if not rows:
-        return
+        return 0
     alias = router.db_for_write(model)
     connection = connections[alias]
     meta = model._meta
     columns = [meta.pk, *(meta.get_field(name) for name in fields)]
     if connection.vendor not in ("sqlite", "postgresql"):
         objs = [model(**{field.attname: value for field, value in zip(columns, row, strict=True)}) for row in rows]
-        model._default_manager.db_manager(alias).bulk_update(objs, fields, batch_size=batch_size)
-        return
+        return model._default_manager.db_manager(alias).bulk_update(objs, fields, batch_size=batch_size)
     # PostgreSQL: a column of values per parameter (UNNEST), as for inserts; else one parameter per value.
     unnest = connection.vendor == "postgresql" and all(_plain(field, connection) for field in columns)
     width = batch_size if unnest else max(1, min(batch_size, 30000 // len(columns)))
     prepare = [field.get_db_prep_save for field in columns]
+    updated = 0
     with connection.cursor() as cursor:
         for start in range(0, len(rows), width):
             part = rows[start : start + width]
             sql = _update_sql(meta.db_table, columns, len(part), connection, unnest=unnest)
+            before = connection.connection.total_changes if connection.vendor == "sqlite" else 0
             cursor.execute(sql, _parameters(prepare, part, connection, unnest=unnest))
+            # Python's sqlite3 reports no rowcount for a statement that starts with WITH; its change counter does.
+            updated += connection.connection.total_changes - before if connection.vendor == "sqlite" else cursor.rowcount
+    return updated
 
 
 def _update_sql(table: str, columns: list[models.Field], count: int, connection, *, unnest: bool) -> str:

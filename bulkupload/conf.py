@@ -32,6 +32,17 @@ DEFAULTS: dict[str, Any] = {
     "CHUNK_SIZE": 1000,
     "PREVIEW_PAGE_SIZE": 50,
     "PURGE_AFTER_HOURS": 72,
+    # Abandoned uploads are purged automatically when a new upload starts, at most this often (0: only by the command
+    # or the purge task).
+    "PURGE_EVERY_MINUTES": 60,
+    # Uploads a user may have open (not applied or rolled back) at once.
+    "MAX_OPEN_UPLOADS_PER_USER": 20,
+    # Bytes of uploaded files a user's open uploads may keep stored together.
+    "MAX_STORED_BYTES_PER_USER": 100 * 1024 * 1024,
+    # Uploads of one user that may wait for or run on a task worker at once, so one user cannot fill the queue.
+    "MAX_QUEUED_TASKS_PER_USER": 2,
+    # A request body larger than MAX_FILE_SIZE plus this (form fields, multipart headers) is refused unread.
+    "REQUEST_SIZE_MARGIN": 1024 * 1024,
     # Files with more rows than this are read, checked and applied by a task (django.tasks).
     "TASK_THRESHOLD_ROWS": 5000,
     # A task reading or applying that has reported no progress for this long is taken as stopped (its worker

@@ -55,3 +55,25 @@ class StaleRows(Exception):
     def __init__(self, message: str, rows: list[int]) -> None:
         super().__init__(message)
         self.rows = rows
+
+
+class ScopeChanged(BatchNotReady):
+    """The upload's owner no longer belongs to the scope (tenant) the upload was made in."""
+
+
+class ChangedSincePreview(BatchNotReady):
+    """Records the confirm would update were changed by someone else after the preview.
+
+    ``count`` is how many; ``rows`` describes the first of them for the page:
+    each a dict with ``row_number``, ``was_new`` and ``cells`` (``label``,
+    ``previewed``, ``now``, ``file``).
+    """
+
+    def __init__(self, message: str, *, count: int, rows: list[dict]) -> None:
+        super().__init__(message)
+        self.count = count
+        self.rows = rows
+
+
+class LimitReached(BatchNotReady):
+    """A per-user limit (open uploads, stored bytes, queued work) would be exceeded; the message says which."""

@@ -169,6 +169,8 @@ class ColumnsForm(BatchFormMixin, forms.Form):
             background.stage_held_upload(self.batch, sheet=self.plan.sheet, positions=positions)
         except FileRejected as exc:
             raise ValidationError(str(exc), code="rejected") from None
+        except BatchNotReady as exc:
+            raise ValidationError(str(exc), code="not_ready") from None
         if self.user is not None:
             mapping.remember_mapping(self.user, self.spec, self.plan.header, positions)
         return cleaned
@@ -192,6 +194,8 @@ class ConfirmForm(BatchFormMixin, forms.Form):
         initial=True,
     )
     skip_invalid = forms.BooleanField(label=_("Skip the invalid rows and import the rest"), required=False)
+    #: Set by the buttons shown when entries changed after the preview: overwrite them, or keep them.
+    on_changed = forms.ChoiceField(choices=UploadBatch.OnChanged.choices, required=False, widget=forms.HiddenInput)
 
     def clean(self):
         cleaned = super().clean()

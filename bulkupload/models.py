@@ -80,8 +80,19 @@ class UploadBatch(models.Model):
     unchanged_count = models.PositiveIntegerField(default=0)
     invalid_count = models.PositiveIntegerField(default=0)
 
+    class OnChanged(models.TextChoices):
+        """What confirming does with a record someone changed after the preview showed it."""
+
+        STOP = "", _("Stop and show them")
+        OVERWRITE = "overwrite", _("Overwrite them")
+        SKIP = "skip", _("Keep them")
+
     overwrite = models.BooleanField(default=True)
     skip_invalid = models.BooleanField(default=False)
+    #: The user's choice for records changed since the preview (a queued apply reads it).
+    on_changed = models.CharField(max_length=10, choices=OnChanged.choices, default=OnChanged.STOP, blank=True)
+    #: Entries a queued apply found changed since the preview, so it wrote nothing; the confirm page asks what to do.
+    changed_count = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
     updated_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0)
@@ -159,6 +170,9 @@ class UploadRow(models.Model):
     target_pk = models.CharField(max_length=64, blank=True, default="")
     #: For updates: the existing record's cells that the row changes, keyed by column key.
     changes = models.JSONField(default=dict, blank=True)
+    #: For matched rows: the record's values the preview saw where they differ from ``data`` (JSON-encoded model
+    #: values; ``{}`` when the record equalled the row). Confirming compares the record with them.
+    seen = models.JSONField(null=True, blank=True)
     #: Model values of the record before the batch wrote it, for rollback.
     previous = models.JSONField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING, blank=True)

@@ -19,29 +19,27 @@ from typing import IO, Any
 
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Count, F, Max
+from django.db.models import Count, F, Max, Sum
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from . import conf, progress, signals
-from .bulk import insert_records, insert_values, refresh_statistics, update_rows, update_values
-from .exceptions import BatchNotReady, FileRejected, RollbackConflict, StaleRows
+from .bulk import insert_values, refresh_statistics, update_rows, update_values
+from .exceptions import BatchNotReady, FileRejected, ScopeChanged, StaleRows
 from .mapping import map_header
 from .models import UploadBatch, UploadRow
 from .reading import Limits, open_table
 from .reading.cells import current_problems, record_problems
-from .spec import UPDATE, StagedRow, UploadSpec, get_spec
+from .spec import StagedRow, UploadSpec, get_spec
 from .validation import (
     DuplicateKeyRule,
     RowResult,
     RowValidator,
     SharedValues,
-    changed_fields,
     decode_values,
     encode_values,
-    find_existing,
     key_text,
     run_file_rules,
 )
@@ -53,14 +51,70 @@ Outcome = UploadRow.Outcome
 
 
 def create_batch(spec: UploadSpec, user: Any) -> UploadBatch:
-    """A new, empty upload for ``user``, waiting for its file."""
+    """A new, empty upload for ``user``, waiting for its file (abandoned uploads are purged first when that is due)."""
+    from . import limits
+
+    limits.purge_if_due()
     scope = spec.get_scope(user)
     return UploadBatch.objects.create(owner=user, spec=spec.slug, scope_key=spec.scope_key(scope))
 
 
 def batch_scope(batch: UploadBatch) -> tuple[UploadSpec, Any]:
+    """The batch's spec and the scope it was made in; :class:`ScopeChanged` when its owner no longer belongs there.
+
+    The scope is stored as ``scope_key`` when the upload starts: reading, applying and
+    rolling back use that scope, never one the owner moved to since.
+    """
     spec = get_spec(batch.spec)
-    return spec, spec.get_scope(batch.owner)
+    scope = spec.get_scope(batch.owner)
+    if scope is None or spec.scope_key(scope) != batch.scope_key:
+        raise ScopeChanged(
+            _("This upload was made for an organisation its owner no longer belongs to, so nothing was written. Start a new upload.")
+        )
+    return spec, scope
+
+
+#: Where a batch may be when each kind of write starts (re-checked under the batch's row lock).
+OPEN = (UploadBatch.Status.DRAFT, UploadBatch.Status.READY)
+STAGING = (UploadBatch.Status.STAGING,)
+READY = (UploadBatch.Status.READY,)
+
+
+def lock_batch(batch_id: Any, allowed: tuple[str, ...]) -> UploadBatch:
+    """The batch, its row locked until the transaction ends; :class:`BatchNotReady` unless its status is in ``allowed``."""
+    batch = UploadBatch.objects.select_for_update().filter(pk=batch_id).first()
+    if batch is None:
+        raise BatchNotReady(_("This upload no longer exists; please upload the file again."))
+    if batch.status not in allowed:
+        raise BatchNotReady(not_ready_message(batch))
+    return batch
+
+
+def not_ready_message(batch: UploadBatch) -> str:
+    """Why nothing can be changed in ``batch`` as it stands."""
+    Batch = UploadBatch.Status
+    if batch.status == Batch.APPLIED:
+        return _("This upload has already been applied.")
+    if batch.status == Batch.ROLLED_BACK:
+        return _("This upload was rolled back; start a new upload to import the file again.")
+    if batch.is_working:
+        return _("This upload is being read or applied right now; wait until that has finished.")
+    if batch.status == Batch.DRAFT:
+        return _("Upload a file first.")
+    return _("This upload is not waiting for a file.")
+
+
+def save_fields(batch: UploadBatch, allowed: tuple[str, ...], **fields: Any) -> None:
+    """Write only ``fields`` of the batch, and only while its status is in ``allowed``; set them on ``batch`` too.
+
+    Never ``batch.save()``: a stale object would write back a status or counts someone else changed.
+    """
+    fields["updated_at"] = timezone.now()
+    if not UploadBatch.objects.filter(pk=batch.pk, status__in=allowed).update(**fields):
+        current = UploadBatch.objects.filter(pk=batch.pk).first()
+        raise BatchNotReady(not_ready_message(current) if current else _("This upload no longer exists; please upload the file again."))
+    for name, value in fields.items():
+        setattr(batch, name, value)
 
 
 # --- staging ---------------------------------------------------------------------------
@@ -74,21 +128,26 @@ def stage_upload(
     limits: Limits | None = None,
     sheet: str | None = None,
     positions: dict[str, int] | None = None,
+    queued: bool = False,
 ) -> UploadBatch:
     """Read ``upload`` into rows of ``batch`` and validate them.
 
     The file replaces any earlier one of the batch. A file that cannot be read
     raises :class:`FileRejected` and leaves the batch as it was. ``sheet`` picks a
     workbook's sheet; ``positions`` (column key → file column index) is the mapping
-    the user confirmed in the columns step.
+    the user confirmed in the columns step. ``queued``: a task worker stages a batch
+    claimed for it (status ``staging``).
     """
     if batch.is_final:
-        raise BatchNotReady(_("This upload has already been applied."))
+        raise BatchNotReady(not_ready_message(batch))
+    allowed = STAGING if queued else OPEN
     spec = get_spec(batch.spec)
     size = check_size(upload, name=name)
     digest = _sha256(upload)
     with transaction.atomic():
-        UploadBatch.objects.select_for_update().filter(pk=batch.pk).first()
+        locked = lock_batch(batch.pk, allowed)
+        check_stored_bytes(locked, size, name=name)
+        spec, scope = batch_scope(locked)
         table = open_table(upload, name=name, limits=limits, sheet=sheet)
         mapping = map_header(spec, table.header, file_name=name, sheet=table.sheet, header_row=table.header_row, positions=positions)
         # Rows read from this file start above every version the upload's rows had: a client holding a version of
@@ -96,37 +155,26 @@ def stage_upload(
         last = batch.rows.aggregate(last=Max("version"))["last"]
         version = 0 if last is None else last + 1
         batch.rows.all().delete()
-        validator = RowValidator(spec, spec.get_scope(batch.owner))
-        total = 0
-        # Each chunk is validated before it is inserted: one write per row, never an update.
-        for chunk in itertools.batched(table.rows, conf.get("CHUNK_SIZE")):
-            raws = [record_problems(mapping.row_values(cells), cells) for _number, cells in chunk]
-            results = validator.validate_chunk(raws)
-            staged = [
-                (batch.pk, number, raw, *_result_values(spec, raw, result), *UNTOUCHED, version)
-                for (number, _cells), raw, result in zip(chunk, raws, results, strict=True)
-            ]
-            insert_values(UploadRow, STAGED_FIELDS, staged)
-            total += len(staged)
-            progress.advance(len(staged))
-        if total >= ANALYZE_FROM_ROWS:
-            refresh_statistics(UploadRow)
+        total = _stage_rows(batch, spec, scope, table.rows, mapping, version=version)
         if not total:
             raise FileRejected(_("The file has a header but no data rows."), file=name, sheet=table.sheet)
-        old_file = batch.source_file.name
+        old_file = locked.source_file.name
         upload.seek(0)
         batch.source_file.save(name, File(upload), save=False)
-        transaction.on_commit(lambda: _delete_file(old_file) if old_file and old_file != batch.source_file.name else None)
-        batch.file_name = name[:255]
-        batch.file_size = size or 0
-        batch.sha256 = digest
-        batch.sheet_name = table.sheet or ""
-        batch.header_row = table.header_row
-        batch.headers = mapping.headers
-        batch.ignored_headers = mapping.ignored
-        batch.needs_columns = positions is not None
-        batch.total_rows = total
-        _finish_validation(batch, spec, validator.scope)
+        new_file = batch.source_file.name
+        transaction.on_commit(lambda: _delete_file(old_file) if old_file and old_file != new_file else None)
+        file_fields = {
+            "source_file": new_file,
+            "file_name": name[:255],
+            "file_size": size or 0,
+            "sha256": digest,
+            "sheet_name": table.sheet or "",
+            "header_row": table.header_row,
+            "headers": mapping.headers,
+            "ignored_headers": mapping.ignored,
+            "needs_columns": positions is not None,
+        }
+        _finish_validation(batch, spec, scope, allowed=allowed, **file_fields)
         transaction.on_commit(lambda: signals.upload_ready.send(sender=UploadBatch, batch=batch))
     return batch
 
@@ -143,32 +191,94 @@ def check_size(upload: IO[bytes], *, name: str) -> int | None:
     return size
 
 
+def _stage_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, rows: Iterator, mapping: Any, *, version: int) -> int:
+    """Validate and insert the file's rows, chunk by chunk; how many there were."""
+    validator = RowValidator(spec, scope)
+    total = 0
+    # Each chunk is validated before it is inserted: one write per row, never an update.
+    for chunk in itertools.batched(rows, conf.get("CHUNK_SIZE")):
+        raws = [record_problems(mapping.row_values(cells), cells) for _number, cells in chunk]
+        results = validator.validate_chunk(raws)
+        staged = [
+            (batch.pk, number, raw, *_result_values(spec, raw, result), *UNTOUCHED, version)
+            for (number, _cells), raw, result in zip(chunk, raws, results, strict=True)
+        ]
+        insert_values(UploadRow, STAGED_FIELDS, staged)
+        total += len(staged)
+        progress.advance(len(staged))
+    if total >= ANALYZE_FROM_ROWS:
+        refresh_statistics(UploadRow)
+    return total
+
+
 def hold_upload(batch: UploadBatch, upload: IO[bytes], *, name: str, sheet: str | None = None) -> UploadBatch:
     """Keep ``upload`` in ``batch`` unread: the user first chooses its sheet and columns."""
     if batch.is_final:
-        raise BatchNotReady(_("This upload has already been applied."))
+        raise BatchNotReady(not_ready_message(batch))
     size = check_size(upload, name=name)
     digest = _sha256(upload)
     with transaction.atomic():
-        UploadBatch.objects.select_for_update().filter(pk=batch.pk).first()
+        locked = lock_batch(batch.pk, OPEN)
+        check_stored_bytes(locked, size, name=name)
+        batch_scope(locked)
         batch.rows.all().delete()
-        old_file = batch.source_file.name
+        old_file = locked.source_file.name
         batch.source_file.save(name, File(upload), save=False)
-        transaction.on_commit(lambda: _delete_file(old_file) if old_file and old_file != batch.source_file.name else None)
-        batch.file_name, batch.file_size, batch.sha256 = name[:255], size or 0, digest
-        batch.sheet_name, batch.headers, batch.ignored_headers = sheet or "", {}, []
-        batch.total_rows = batch.new_count = batch.update_count = batch.unchanged_count = batch.invalid_count = 0
-        batch.status, batch.needs_columns, batch.validated_at = UploadBatch.Status.DRAFT, True, None
-        batch.save()
+        new_file = batch.source_file.name
+        transaction.on_commit(lambda: _delete_file(old_file) if old_file and old_file != new_file else None)
+        save_fields(
+            batch,
+            OPEN,
+            source_file=new_file,
+            file_name=name[:255],
+            file_size=size or 0,
+            sha256=digest,
+            sheet_name=sheet or "",
+            headers={},
+            ignored_headers=[],
+            **dict.fromkeys(["total_rows", "new_count", "update_count", "unchanged_count", "invalid_count"], 0),
+            status=UploadBatch.Status.DRAFT,
+            needs_columns=True,
+            validated_at=None,
+        )
     return batch
 
 
-def stage_held_upload(batch: UploadBatch, *, sheet: str | None, positions: dict[str, int]) -> UploadBatch:
+def stage_held_upload(batch: UploadBatch, *, sheet: str | None, positions: dict[str, int], queued: bool = False) -> UploadBatch:
     """Stage the file kept by :func:`hold_upload` with the sheet and columns the user chose."""
+    if not batch.source_file:
+        raise BatchNotReady(_("Upload a file first."))
     with tempfile.SpooledTemporaryFile(max_size=8 << 20) as copy, batch.source_file.open("rb") as stored:
         shutil.copyfileobj(stored, copy)
         copy.size = copy.tell()
-        return stage_upload(batch, copy, name=batch.file_name, sheet=sheet, positions=positions)
+        return stage_upload(batch, copy, name=batch.file_name, sheet=sheet, positions=positions, queued=queued)
+
+
+def check_stored_bytes(batch: UploadBatch, size: int | None, *, name: str) -> None:
+    """:class:`FileRejected` when keeping ``size`` more bytes would take the owner's open uploads over their limit.
+
+    The batch's own earlier file does not count: the new one replaces it.
+    """
+    limit = conf.get("MAX_STORED_BYTES_PER_USER")
+    if not limit or not size:
+        return
+    open_statuses = [s for s in UploadBatch.Status.values if s not in (UploadBatch.Status.APPLIED, UploadBatch.Status.ROLLED_BACK)]
+    others = (
+        UploadBatch.objects.filter(owner_id=batch.owner_id, status__in=open_statuses)
+        .exclude(pk=batch.pk)
+        .exclude(source_file="")
+        .aggregate(total=Sum("file_size"))["total"]
+        or 0
+    )
+    if others + size > limit:
+        raise FileRejected(
+            _(
+                "Your unfinished uploads already keep %(stored)s of files; with this one they would exceed the %(limit)s "
+                "allowed. Confirm an earlier upload first; unfinished ones are removed after %(hours)d hours."
+            )
+            % {"stored": filesizeformat(others), "limit": filesizeformat(limit), "hours": conf.get("PURGE_AFTER_HOURS")},
+            file=name,
+        )
 
 
 def _sha256(upload: IO[bytes]) -> str:
@@ -193,23 +303,29 @@ def _delete_file(name: str) -> None:
 
 
 def validate_batch(batch: UploadBatch, *, row_ids: list[int] | None = None) -> UploadBatch:
-    """Validate rows (all, or ``row_ids``), then the file rules over all rows; update counts."""
-    spec, scope = batch_scope(batch)
-    validator = RowValidator(spec, scope)
+    """Validate rows (all, or ``row_ids``) of a ready batch, then the file rules over all rows; update counts."""
     with transaction.atomic():
-        rows = batch.rows.all()
-        if row_ids is not None:
-            rows = rows.filter(pk__in=row_ids)
-        for chunk in _chunks(rows, "values"):
-            results = validator.validate_chunk([raw for _row_id, raw in chunk])
-            found = [(row_id, *_result_values(spec, raw, result)) for (row_id, raw), result in zip(chunk, results, strict=True)]
-            update_values(UploadRow, RESULT_FIELDS, found)
-            progress.advance(len(chunk))
-        _finish_validation(batch, spec, scope)
+        lock_batch(batch.pk, READY)
+        _revalidate(batch, row_ids)
     return batch
 
 
-RESULT_FIELDS = ["errors", "match", "status", "data", "natural_key", "target_pk", "changes"]
+def _revalidate(batch: UploadBatch, row_ids: list[int] | None) -> None:
+    """The work of :func:`validate_batch`, inside the caller's transaction and under its lock of the batch."""
+    spec, scope = batch_scope(batch)
+    validator = RowValidator(spec, scope)
+    rows = batch.rows.all()
+    if row_ids is not None:
+        rows = rows.filter(pk__in=row_ids)
+    for chunk in _chunks(rows, "values"):
+        results = validator.validate_chunk([raw for _row_id, raw in chunk])
+        found = [(row_id, *_result_values(spec, raw, result)) for (row_id, raw), result in zip(chunk, results, strict=True)]
+        update_values(UploadRow, RESULT_FIELDS, found)
+        progress.advance(len(chunk))
+    _finish_validation(batch, spec, scope, allowed=READY)
+
+
+RESULT_FIELDS = ["errors", "match", "status", "data", "natural_key", "target_pk", "changes", "seen"]
 #: After writing this many rows in one go, PostgreSQL's statistics are refreshed.
 ANALYZE_FROM_ROWS = 5000
 
@@ -223,20 +339,23 @@ def _result_values(spec: UploadSpec, raw: dict[str, Any], result: RowResult) -> 
     """The values of :data:`RESULT_FIELDS` for a row with cells ``raw``."""
     if problems := current_problems(raw):
         # What the reader found (an Excel error, a formula without result, a short row) outranks the form.
-        return {**result.errors, **problems}, Status.INVALID, Status.INVALID, None, "", "", {}
+        return {**result.errors, **problems}, Status.INVALID, Status.INVALID, None, "", "", {}, None
     if result.values is None:
-        return result.errors, Status.INVALID, Status.INVALID, None, "", "", {}
-    target_pk = str(result.target.pk) if result.target is not None else ""
+        return result.errors, Status.INVALID, Status.INVALID, None, "", "", {}, None
+    target, seen = result.target, None
+    if target is not None:
+        # What the preview shows as "old": confirming checks that the record still holds it.
+        changed = [column.field for column in spec.columns if column.key in result.changes and column.field]
+        seen = encode_values({name: getattr(target, name) for name in changed})
+    target_pk = str(target.pk) if target is not None else ""
     natural_key = key_text(spec.key_of(result.values)) if spec.matches_records else ""  # "" is never a duplicate
-    return result.errors, result.match, result.match, encode_values(result.values), natural_key, target_pk, result.changes
+    return result.errors, result.match, result.match, encode_values(result.values), natural_key, target_pk, result.changes, seen
 
 
-def _finish_validation(batch: UploadBatch, spec: UploadSpec, scope: Any) -> None:
+def _finish_validation(batch: UploadBatch, spec: UploadSpec, scope: Any, *, allowed: tuple[str, ...], **fields: Any) -> None:
+    """File rules and counts, then the batch is ready: only the fields validation owns are written, and only from ``allowed``."""
     _apply_file_rules(batch, spec, scope)
-    _update_counts(batch)
-    batch.status = UploadBatch.Status.READY
-    batch.validated_at = timezone.now()
-    batch.save()
+    save_fields(batch, allowed, **fields, **_counts(batch), status=UploadBatch.Status.READY, validated_at=timezone.now())
 
 
 def _apply_file_rules(batch: UploadBatch, spec: UploadSpec, scope: Any) -> None:
@@ -270,13 +389,15 @@ def _apply_file_rules(batch: UploadBatch, spec: UploadSpec, scope: Any) -> None:
     update_rows(UploadRow, flagged, ["file_errors", "has_file_errors", "status"])
 
 
-def _update_counts(batch: UploadBatch) -> None:
+def _counts(batch: UploadBatch) -> dict[str, int]:
     counts = dict(batch.rows.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-    batch.new_count = counts.get(Status.NEW, 0)
-    batch.update_count = counts.get(Status.UPDATE, 0)
-    batch.unchanged_count = counts.get(Status.UNCHANGED, 0)
-    batch.invalid_count = counts.get(Status.INVALID, 0)
-    batch.total_rows = sum(counts.values())
+    return {
+        "new_count": counts.get(Status.NEW, 0),
+        "update_count": counts.get(Status.UPDATE, 0),
+        "unchanged_count": counts.get(Status.UNCHANGED, 0),
+        "invalid_count": counts.get(Status.INVALID, 0),
+        "total_rows": sum(counts.values()),
+    }
 
 
 def _chunks(queryset, *fields: str) -> Iterator[list]:
@@ -297,21 +418,25 @@ def _chunks(queryset, *fields: str) -> Iterator[list]:
 
 
 def save_fixes(batch: UploadBatch, edits: dict[int, dict[str, str]], *, versions: dict[int, int] | None = None) -> UploadBatch:
-    """Replace cells of rows the user fixed in the preview, then revalidate.
+    """Replace cells of rows the user fixed in the preview, then revalidate; return the batch as it now stands.
 
-    ``versions`` (row id → the row's ``version`` the user saw): each such row is
-    written only if it is still at that version; otherwise :class:`StaleRows`
-    names the rows written since and nothing is saved.
+    The batch is locked and must be ``ready`` inside the transaction: a fix racing a
+    confirm waits for it and is then refused with :class:`BatchNotReady`, never
+    un-applying the upload. ``versions`` (row id → the row's ``version`` the user
+    saw): each such row is written only if it is still at that version; otherwise
+    :class:`StaleRows` names the rows written since and nothing is saved.
     """
-    if batch.is_final:
-        raise BatchNotReady(_("This upload has already been applied."))
     with transaction.atomic():
-        rows = list(batch.rows.filter(pk__in=list(edits)).only("id", "row_number", "values"))
+        locked = lock_batch(batch.pk, READY)
+        if not locked.source_file and not locked.total_rows:
+            raise BatchNotReady(_("Upload a file first."))
+        rows = list(locked.rows.filter(pk__in=list(edits)).only("id", "row_number", "values"))
         for row in rows:
             row.values = {**row.values, **{k: str(v).strip() for k, v in edits[row.pk].items()}}
             row.version = F("version") + 1
         _write_fixed_cells(rows, versions or {})
-        return validate_batch(batch, row_ids=[row.pk for row in rows])
+        _revalidate(locked, [row.pk for row in rows])
+    return locked
 
 
 def _write_fixed_cells(rows: list[UploadRow], versions: dict[int, int]) -> None:
@@ -334,171 +459,6 @@ def _write_fixed_cells(rows: list[UploadRow], versions: dict[int, int]) -> None:
             sorted(stale),
         )
     UploadRow.objects.bulk_update([row for row in rows if row.pk not in versions], ["values", "version"])
-
-
-# --- applying --------------------------------------------------------------------------
-
-
-def apply_batch(batch_id: Any, *, overwrite: bool = True, skip_invalid: bool = False, queued: bool = False) -> tuple[UploadBatch, bool]:
-    """Write the batch's rows to the target model in one transaction, exactly once.
-
-    Returns the batch and whether this call applied it (False when it already
-    was: a double click or a second tab). Keys are checked again inside the
-    transaction, so a record created since the preview becomes an update.
-    ``queued``: the batch was claimed for a task worker (status ``applying``).
-    """
-    with transaction.atomic():
-        claimable = UploadBatch.Status.APPLYING if queued else UploadBatch.Status.READY
-        claimed = UploadBatch.objects.filter(pk=batch_id, status=claimable).update(
-            status=UploadBatch.Status.APPLIED,
-            applied_at=timezone.now(),
-            overwrite=overwrite,
-            skip_invalid=skip_invalid,
-        )
-        batch = UploadBatch.objects.filter(pk=batch_id).first()
-        if batch is None:
-            raise BatchNotReady(_("This upload no longer exists; please upload the file again."))
-        if not claimed:
-            return batch, False
-        if batch.invalid_count and not skip_invalid:
-            raise BatchNotReady(
-                ngettext(
-                    "%(count)d row is invalid: fix it or choose to skip it.",
-                    "%(count)d rows are invalid: fix them or choose to skip them.",
-                    batch.invalid_count,
-                )
-                % {"count": batch.invalid_count}
-            )
-        spec, scope = batch_scope(batch)
-        counts = _write_rows(batch, spec, scope, overwrite=overwrite)
-        skipped = batch.rows.filter(status=Status.INVALID).update(outcome=Outcome.SKIPPED)
-        batch.created_count = counts[Outcome.CREATED]
-        batch.updated_count = counts[Outcome.UPDATED]
-        batch.skipped_count = skipped + counts[Outcome.KEPT] + counts[Outcome.SKIPPED]
-        batch.save()
-        source = batch.source_file.name
-        transaction.on_commit(lambda: _delete_file(source) if source else None)
-        transaction.on_commit(lambda: signals.batch_applied.send(sender=UploadBatch, batch=batch))
-    return batch, True
-
-
-def _write_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, *, overwrite: bool) -> dict[str, int]:
-    model = spec.model
-    counts: dict[str, int] = defaultdict(int)
-    write_fields = spec.write_fields()
-    batch_attr = model._meta.get_field(spec.batch_field).attname if spec.batch_field else None
-    extra = {batch_attr: batch.pk} if batch_attr else {}
-    kept_fields = write_fields + ([batch_attr] if batch_attr else [])
-    scope_values = spec.scope_values(scope)
-    created_so_far, analyzed = 0, False
-    for chunk in _chunks(batch.rows.exclude(status=Status.INVALID), "data"):
-        values_of_rows = [decode_values(model, data) for _row_id, data in chunk]
-        keys = [spec.key_of(values) for values in values_of_rows]
-        existing = find_existing(spec, scope, keys, related=False)
-        creates: list[tuple[int, dict[str, Any]]] = []  # (row id, the new record's attribute values)
-        updates = []
-        outcomes: list[tuple[int, str, str, Any]] = []  # (row id, outcome, target pk, previous values)
-        for (row_id, _data), values, key in zip(chunk, values_of_rows, keys, strict=True):
-            record = existing.get(key)
-            previous = None
-            if record is None and spec.import_mode == UPDATE:
-                outcome = Outcome.SKIPPED  # its record was deleted since the preview; "update" never creates
-            elif record is None:
-                creates.append((row_id, {**scope_values, **values, **extra}))
-                outcome = Outcome.CREATED
-            elif not changed_fields(spec, record, values, write_fields):
-                outcome = Outcome.UNCHANGED
-            elif not overwrite:
-                outcome = Outcome.KEPT
-            else:
-                outcome, previous = Outcome.UPDATED, encode_values({name: getattr(record, name) for name in kept_fields})
-                for name in write_fields:
-                    setattr(record, name, values[name])
-                if batch_attr:
-                    setattr(record, batch_attr, batch.pk)
-                updates.append(record)
-            counts[outcome] += 1
-            if record is not None or outcome == Outcome.SKIPPED:
-                outcomes.append((row_id, outcome, "" if record is None else str(record.pk), previous))
-        pks = insert_records(model, [values for _row_id, values in creates])
-        created_so_far += len(creates)
-        if created_so_far >= ANALYZE_FROM_ROWS and not analyzed:
-            refresh_statistics(model)  # the table may have been empty when its statistics were last taken
-            analyzed = True
-        update_rows(model, updates, kept_fields)
-        created = [(row_id, Outcome.CREATED, "" if pk is None else str(pk)) for (row_id, _values), pk in zip(creates, pks, strict=True)]
-        update_values(UploadRow, ["outcome", "target_pk"], created)
-        update_values(UploadRow, ["outcome", "target_pk", "previous"], outcomes)
-        progress.advance(len(chunk))
-    return counts
-
-
-# --- rolling back ----------------------------------------------------------------------
-
-
-def rollback_batch(batch_id: Any, *, force: bool = False) -> tuple[UploadBatch, bool]:
-    """Undo an applied batch: delete what it created, restore what it updated.
-
-    Refuses with :class:`RollbackConflict` naming the rows whose records were
-    changed since (by hand or a later batch) unless ``force``. Rolling back a
-    batch that is not applied does nothing and returns False.
-    """
-    with transaction.atomic():
-        batch = UploadBatch.objects.select_for_update().get(pk=batch_id)
-        if batch.status != UploadBatch.Status.APPLIED:
-            return batch, False
-        spec, _scope = batch_scope(batch)
-        model = spec.model
-        manager = model._default_manager
-        batch_attr = model._meta.get_field(spec.batch_field).attname if spec.batch_field else None
-        conflicts: list[int] = []
-        to_delete: list[Any] = []
-        to_restore: list[Any] = []
-        written = batch.rows.filter(outcome__in=[Outcome.CREATED, Outcome.UPDATED])
-        for chunk in _chunks(written.only("id", "row_number", "data", "previous", "outcome", "target_pk")):
-            records = manager.select_for_update().in_bulk([row.target_pk for row in chunk if row.target_pk])
-            for row in chunk:
-                record = records.get(model._meta.pk.to_python(row.target_pk)) if row.target_pk else None
-                if record is None:
-                    continue
-                if _changed_since(spec, record, row, batch, batch_attr):
-                    conflicts.append(row.row_number)
-                    if not force:
-                        continue
-                if row.outcome == Outcome.CREATED:
-                    to_delete.append(record.pk)
-                else:
-                    for name, value in decode_values(model, row.previous).items():
-                        setattr(record, name, value)
-                    to_restore.append(record)
-        if conflicts and not force:
-            shown = ", ".join(str(n) for n in conflicts[:20]) + ("…" if len(conflicts) > 20 else "")
-            raise RollbackConflict(
-                ngettext(
-                    "Row %(rows)s was changed after this upload; rolling back would overwrite that change.",
-                    "Rows %(rows)s were changed after this upload; rolling back would overwrite those changes.",
-                    len(conflicts),
-                )
-                % {"rows": shown},
-                conflicts,
-            )
-        for start in range(0, len(to_delete), 500):
-            manager.filter(pk__in=to_delete[start : start + 500]).delete()
-        if to_restore:
-            fields = spec.write_fields() + ([batch_attr] if batch_attr else [])
-            manager.bulk_update(to_restore, fields, batch_size=conf.get("CHUNK_SIZE"))
-        batch.status = UploadBatch.Status.ROLLED_BACK
-        batch.rolled_back_at = timezone.now()
-        batch.save()
-        transaction.on_commit(lambda: signals.batch_rolled_back.send(sender=UploadBatch, batch=batch))
-    return batch, True
-
-
-def _changed_since(spec: UploadSpec, record: Any, row: UploadRow, batch: UploadBatch, batch_attr: str | None) -> bool:
-    if batch_attr and str(getattr(record, batch_attr)) != str(batch.pk):
-        return True
-    written = decode_values(spec.model, row.data)
-    return any(getattr(record, name) != value for name, value in written.items())
 
 
 # --- purging ---------------------------------------------------------------------------
@@ -531,3 +491,7 @@ def discard_batch(batch_id: Any) -> None:
         name = batch.source_file.name
         batch.delete()
         transaction.on_commit(lambda: _delete_file(name) if name else None)
+
+
+# Applying and rolling back live in their own module; they are services as much as these.
+from .applying import apply_batch, rollback_batch  # noqa: E402, F401

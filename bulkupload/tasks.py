@@ -30,3 +30,12 @@ def deliver_webhook(url: str, batch_id: str, event: str, event_id: str, body: st
     from . import webhooks
 
     return webhooks.deliver(url=url, batch_id=batch_id, event=event, event_id=event_id, body=body, attempt=attempt)
+
+
+@task
+def purge_abandoned() -> int:
+    """Remove abandoned uploads and their files, and release stalled ones: for a host that schedules tasks periodically."""
+    from . import services
+
+    background.release_stalled()
+    return len(services.purge_abandoned())

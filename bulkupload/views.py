@@ -16,17 +16,18 @@ from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views import View
+from django.views.decorators.csrf import csrf_protect
 from django.views.generic import TemplateView
 from formtools.wizard.views import NamedUrlSessionWizardView, WizardView
 
-from . import background, conf, preview, progress, selectors, services, workbook
-from .exceptions import BatchNotReady, RollbackConflict
+from . import background, conf, limits, preview, progress, selectors, services, workbook
+from .exceptions import BatchNotReady, ChangedSincePreview, LimitReached, RollbackConflict
 from .forms import ColumnsForm, ConfirmForm, PreviewForm, RowFixFormSet, UploadForm
 from .models import UploadBatch, UploadRow
 from .paging import CountedPaginator, status_count
@@ -91,6 +92,11 @@ class StartView(SpecMixin, TemplateView):
         return {**super().get_context_data(**kwargs), "spec": self.spec}
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            limits.check_open_uploads(request.user)
+        except LimitReached as exc:
+            messages.error(request, str(exc))
+            return redirect("bulkupload:index")
         batch = services.create_batch(self.spec, request.user)
         return redirect(wizard_url(batch, "upload"))
 
@@ -117,9 +123,23 @@ class UploadWizard(PageMixin, NamedUrlSessionWizardView):
     file_storage = None
     batch: UploadBatch
 
+    @classmethod
+    def as_view(cls, **initkwargs: Any):
+        # The CSRF middleware would read (and spool) the whole body before this view could look at its size: it is
+        # told to wait (for subclasses too, whatever their dispatch), and dispatch checks CSRF right after the size.
+        view = super().as_view(**initkwargs)
+        view.csrf_exempt = True
+        return view
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             return self.handle_no_permission()
+        if request.method == "POST" and (refusal := limits.body_too_large(request)):
+            return render(request, "bulkupload/too_large.html", {"message": refusal, "back": request.path}, status=413)
+        return csrf_protect(self.dispatch_checked)(request, *args, **kwargs)
+
+    def dispatch_checked(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """The wizard's dispatch, once the body's size and CSRF token passed."""
         self.spec = get_spec_or_404(kwargs["spec"])
         self.scope = selectors.scope_or_404(self.spec, request.user)
         self.batch = selectors.batch_for_user_or_404(request.user, kwargs["upload_id"], spec=self.spec)
@@ -163,8 +183,16 @@ class UploadWizard(PageMixin, NamedUrlSessionWizardView):
     def post(self, *args: Any, **kwargs: Any) -> HttpResponse:
         # The URL says where the user is; the session may have lost it (expired, overwritten).
         step = kwargs.get("step")
-        if step in STEPS and self.storage.current_step != step:
+        if step not in self.get_form_list():
+            # Not a step of this upload (the columns step of a file that needs none, a made-up name).
+            messages.error(self.request, _("That step is not part of this upload; continue here."))
+            return redirect(self.get_step_url("preview" if self.batch.is_staged else "upload"))
+        if self.storage.current_step != step:
             self.storage.current_step = step
+        # The posted step must agree with the URL: formtools would otherwise switch to whatever it names.
+        data = self.request.POST.copy()
+        data[f"{self.prefix}-current_step"] = step
+        self.request.POST = data
         return super().post(*args, **kwargs)
 
     def get_form_kwargs(self, step: str | None = None) -> dict[str, Any]:
@@ -213,7 +241,11 @@ class UploadWizard(PageMixin, NamedUrlSessionWizardView):
                 self.batch.pk,
                 overwrite=options["overwrite"],
                 skip_invalid=options["skip_invalid"],
+                on_changed=options.get("on_changed") or UploadBatch.OnChanged.STOP,
             )
+        except ChangedSincePreview as exc:
+            # Nothing was written: show the entries as the preview had them, as they are now, and as the file has them.
+            return self.render(form_dict["confirm"], changed=exc)
         except BatchNotReady as exc:
             messages.error(self.request, str(exc))
             return redirect(self.get_step_url("confirm"))
@@ -308,8 +340,6 @@ class FixRowsView(SpecMixin, View):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         batch = selectors.batch_for_user_or_404(request.user, kwargs["upload_id"], spec=self.spec)
-        if batch.is_final:
-            return redirect("bulkupload:batch", batch_id=batch.pk)
         formset = RowFixFormSet(request.POST, spec=self.spec, prefix="fix")
         back = self.get_back_url(batch, status=request.POST.get("status"), page=request.POST.get("page"))
         if not formset.is_valid():
@@ -322,19 +352,22 @@ class FixRowsView(SpecMixin, View):
             )
             return HttpResponseRedirect(back)
         edits = formset.edits()
-        if edits:
-            services.save_fixes(batch, edits)
-            batch.refresh_from_db()
-            messages.success(
-                request,
-                _("Saved %(count)d row(s). %(invalid)d invalid row(s) left.")
-                % {
-                    "count": len(edits),
-                    "invalid": batch.invalid_count,
-                },
-            )
-        else:
+        if not edits:
             messages.info(request, _("Nothing was changed."))
+            return HttpResponseRedirect(back)
+        try:
+            # The service locks the upload and checks that it is still ready: a confirm may have won the race.
+            batch = services.save_fixes(batch, edits)
+        except BatchNotReady as exc:
+            messages.error(request, _("The fixes were not saved: %(reason)s") % {"reason": exc})
+            batch.refresh_from_db()
+            if batch.is_final:
+                return redirect("bulkupload:batch", batch_id=batch.pk)
+            return HttpResponseRedirect(back)  # the preview sends an upload without a file on to its upload step
+        messages.success(
+            request,
+            _("Saved %(count)d row(s). %(invalid)d invalid row(s) left.") % {"count": len(edits), "invalid": batch.invalid_count},
+        )
         return HttpResponseRedirect(back)
 
 
@@ -384,7 +417,7 @@ class RollbackView(PageMixin, TemplateView):
         try:
             _batch, done = services.rollback_batch(batch.pk, force=bool(request.POST.get("force")))
         except RollbackConflict as exc:
-            # Show the rows by number and let the user decide; nothing was changed.
+            # Show the rows by number (or why it cannot be done) and let the user decide; nothing was changed.
             return self.render_to_response(self.get_context_data(conflict=str(exc), **kwargs))
         if done:
             messages.success(request, _("The upload was rolled back."))

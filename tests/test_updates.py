@@ -79,7 +79,7 @@ def test_identical_reupload_is_all_unchanged_and_writes_nothing(alice, acme, app
     assert list(Entry.objects.filter(tenant=acme).order_by("pk").values()) == before
 
 
-def test_a_record_created_after_the_preview_becomes_an_update_not_a_duplicate(alice, acme, rows):
+def test_a_record_created_after_the_preview_becomes_an_update_not_a_duplicate_once_the_user_says_so(alice, acme, rows):
     wizard = Wizard(alice).start()
     wizard.upload(xlsx_file(rows[:1]))
     assert wizard.batch().new_count == 1
@@ -93,7 +93,11 @@ def test_a_record_created_after_the_preview_becomes_an_update_not_a_duplicate(al
         activity="Admin",
     )
     wizard.to_confirm()
+    # The preview showed a new entry: overwriting the one saved meanwhile needs the user's say.
     response = wizard.confirm()
+    assert response.status_code == 200 and response.context["changed"].count == 1
+    assert Entry.objects.get(tenant=acme).hours == Decimal("1.00")
+    response = wizard.post_step("confirm", {"confirm-overwrite": "on", "confirm-on_changed": "overwrite"})
     assert response.status_code == 302
     entry = Entry.objects.get(tenant=acme)
     assert entry.hours == Decimal("7.50")

@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from bulkupload import background, mapping, progress, services, workbook
-from bulkupload.exceptions import BatchNotReady, FileRejected
+from bulkupload import background, limits, mapping, progress, services, workbook
+from bulkupload.exceptions import BatchNotReady, ChangedSincePreview, FileRejected, LimitReached
 from bulkupload.models import UploadBatch, UploadRow
 from bulkupload.spec import UploadSpec, get_spec
 
@@ -77,6 +77,12 @@ class Command(BaseCommand):
         importing.add_argument("--dry-run", action="store_true", help="Validate and report; write nothing to the target model.")
         importing.add_argument("--no-overwrite", action="store_true", help="Keep existing records; only create new ones.")
         importing.add_argument("--skip-invalid", action="store_true", help="Import the valid rows and skip the invalid ones.")
+        importing.add_argument(
+            "--on-changed",
+            choices=["stop", UploadBatch.OnChanged.OVERWRITE, UploadBatch.OnChanged.SKIP],
+            default="stop",
+            help="Entries someone changed between reading the file and saving it: stop and list them (default), overwrite or keep them.",
+        )
         exporting = actions.add_parser("export", help="Write the user's records in the spec's template format.")
         exporting.add_argument("spec")
         exporting.add_argument("--user", required=True)
@@ -102,6 +108,10 @@ class Command(BaseCommand):
         path = Path(options["file"])
         if not path.is_file():
             raise CommandError(_("Cannot read %(file)s: there is no such file.") % {"file": path}, returncode=EXIT_UNREADABLE)
+        try:
+            limits.check_open_uploads(user)
+        except LimitReached as exc:
+            raise CommandError(str(exc), returncode=EXIT_UNREADABLE) from None
         batch = services.create_batch(spec, user)
         printer = ProgressPrinter(self.stderr)
         try:
@@ -142,13 +152,31 @@ class Command(BaseCommand):
                 }
             )
             return
-        self.apply(batch, printer, overwrite=not options["no_overwrite"], skip_invalid=options["skip_invalid"])
+        on_changed = "" if options["on_changed"] == "stop" else options["on_changed"]
+        self.apply(batch, printer, overwrite=not options["no_overwrite"], skip_invalid=options["skip_invalid"], on_changed=on_changed)
 
-    def apply(self, batch: UploadBatch, printer: ProgressPrinter, *, overwrite: bool, skip_invalid: bool) -> None:
+    def apply(self, batch: UploadBatch, printer: ProgressPrinter, *, overwrite: bool, skip_invalid: bool, on_changed: str = "") -> None:
         try:
             with progress.tracking(printer):
                 progress.start("applying", batch.valid_count)
-                batch, _applied = services.apply_batch(batch.pk, overwrite=overwrite, skip_invalid=skip_invalid)
+                batch, _applied = services.apply_batch(batch.pk, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
+        except ChangedSincePreview as exc:
+            for row in exc.rows:
+                for cell in row["cells"]:
+                    self.stderr.write(
+                        _("Row %(row)d, column “%(column)s”: was “%(previewed)s”, is now “%(now)s”, the file has “%(file)s”.")
+                        % {
+                            "row": row["row_number"],
+                            "column": cell["label"],
+                            "previewed": cell["previewed"] or "",
+                            "now": cell["now"],
+                            "file": cell["file"],
+                        },
+                        style_func=str,
+                    )
+            raise CommandError(
+                _("%(reason)s Run again with --on-changed=overwrite or --on-changed=skip.") % {"reason": exc}, returncode=EXIT_INVALID
+            ) from None
         except BatchNotReady as exc:
             raise CommandError(str(exc), returncode=EXIT_INVALID) from None
         finally:
