@@ -203,7 +203,7 @@ def current_records(spec: UploadSpec, scope: Any, keys: list[tuple]) -> dict[tup
     current = {}
     for key, record in found.items():
         now = fresh.get(record.pk)
-        if now is not None and tuple(getattr(now, name) for name in spec.natural_key) == key:
+        if now is not None and tuple(getattr(now, name) for name in spec.key_fields) == key:
             current[key] = now
     return current
 
