@@ -167,3 +167,111 @@ def declare_smaller(archive: bytes, part: str, declared: int) -> bytes:
             struct.pack_into("<I", data, central + 24, declared)
         central = data.find(b"PK\x01\x02", central + 4)
     return bytes(data)
+
+
+# --- the crafted files of issue 11: small uploads that cost a reader far more than their size -----------
+
+REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PACKAGE_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
+
+
+def workbook_of(sheets: dict[str, bytes], *, shared_strings: bytes | None = None) -> bytes:
+    """A minimal .xlsx written by hand: ``sheets`` (title → worksheet XML) and optional shared strings."""
+    types = [
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>',
+        '<Default Extension="xml" ContentType="application/xml"/>',
+        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>',
+    ]
+    rels, entries, parts = [], [], {}
+    for index, (title, xml) in enumerate(sheets.items(), start=1):
+        types.append(
+            f'<Override PartName="/xl/worksheets/sheet{index}.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        )
+        rels.append(f'<Relationship Id="rId{index}" Type="{REL_NS}/worksheet" Target="worksheets/sheet{index}.xml"/>')
+        entries.append(f'<sheet name="{title}" sheetId="{index}" r:id="rId{index}"/>')
+        parts[f"xl/worksheets/sheet{index}.xml"] = xml
+    if shared_strings is not None:
+        types.append(
+            '<Override PartName="/xl/sharedStrings.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+        )
+        rels.append(f'<Relationship Id="rId{len(sheets) + 1}" Type="{REL_NS}/sharedStrings" Target="sharedStrings.xml"/>')
+        parts["xl/sharedStrings.xml"] = shared_strings
+    content_types = '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">' + "".join(types) + "</Types>"
+    root_rels = (
+        f'<Relationships xmlns="{PACKAGE_RELS}"><Relationship Id="rId1" Type="{REL_NS}/officeDocument" Target="xl/workbook.xml"/>'
+        "</Relationships>"
+    )
+    book = f'<workbook xmlns="{MAIN_NS}" xmlns:r="{REL_NS}"><sheets>' + "".join(entries) + "</sheets></workbook>"
+    book_rels = f'<Relationships xmlns="{PACKAGE_RELS}">' + "".join(rels) + "</Relationships>"
+    return zip_of(
+        {
+            "[Content_Types].xml": content_types.encode(),
+            "_rels/.rels": root_rels.encode(),
+            "xl/workbook.xml": book.encode(),
+            "xl/_rels/workbook.xml.rels": book_rels.encode(),
+            **parts,
+        }
+    )
+
+
+def bare_sheet(rows: str) -> bytes:
+    """A worksheet part without ``<dimension>``: only the rows say how large the sheet is."""
+    return f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{MAIN_NS}"><sheetData>{rows}</sheetData></worksheet>'.encode()
+
+
+def inline_no_ref(text: str) -> str:
+    return f'<c t="inlineStr"><is><t>{text}</t></is></c>'
+
+
+def padded_header_to_last_row(padding: int = 16_376) -> bytes:
+    """(a) The header padded with ``padding`` empty cells without ``r``, then one cell on Excel's last row:
+    python-calamine sizes its grid from that (1,048,576 × the padded width cells of 32 bytes)."""
+    header = "".join(inline_no_ref(label) for label in HEADER) + "<c/>" * padding
+    return workbook_of({"Entries": bare_sheet(f"<row>{header}</row>" + f'<row r="1048576">{inline("A1048576", "x")}</row>')})
+
+
+def one_cell_on_the_last_row() -> bytes:
+    """(b) A header and one cell at ``G1048576`` in a row without ``r``: a million rows between them."""
+    header = "".join(inline(f"{'ABCDEFG'[i]}1", label) for i, label in enumerate(HEADER))
+    return workbook_of({"Entries": bare_sheet(f'<row r="1">{header}</row><row>{inline("G1048576", "x")}</row>')})
+
+
+def a_million_empty_rows(count: int = 1_000_000) -> bytes:
+    """(c) A header and then ``count`` empty ``<row>`` elements."""
+    rows = header_row_xml() + "".join(f'<row r="{n}"/>' for n in range(2, count + 2))
+    return workbook_of({"Entries": bare_sheet(rows)})
+
+
+def sheets_sharing_strings(sheets: int = 20, strings: int = 276_000) -> bytes:
+    """(d) ``sheets`` small sheets whose header and rows index into one large shared strings part."""
+    sst = (
+        f'<sst xmlns="{MAIN_NS}" count="{strings}" uniqueCount="{strings}">'
+        + "".join(f"<si><t>s{n}</t></si>" for n in range(strings))
+        + "</sst>"
+    ).encode()
+    letters = "ABCDEFG"
+
+    def row(number: int, first: int) -> str:
+        return f'<row r="{number}">' + "".join(f'<c r="{letters[i]}{number}" t="s"><v>{first + i}</v></c>' for i in range(7)) + "</row>"
+
+    parts = {f"Sheet{s}": bare_sheet("".join(row(n, (s * 50 + n) * 7) for n in range(1, 6))) for s in range(1, sheets + 1)}
+    return workbook_of(parts, shared_strings=sst)
+
+
+def long_header_csv(cells: int = 10, length: int = 100_000) -> bytes:
+    """(e) A CSV whose header cells hold ``length`` characters each."""
+    return (",".join(("Hours" + "x" * length)[:length] for _ in range(cells)) + "\r\n" + ",".join("1" for _ in range(cells)) + "\r\n").encode()
+
+
+#: name → (file name, builder), the crafted files of issue 11 in the order the issue lists them.
+CRAFTED = {
+    "a: padded header, cell on the last row": ("padded.xlsx", padded_header_to_last_row),
+    "a: padded to 310 columns (10 GB grid)": ("padded-310.xlsx", lambda: padded_header_to_last_row(303)),
+    "a: padded to 30 columns (1 GB grid)": ("padded-30.xlsx", lambda: padded_header_to_last_row(23)),
+    "b: one cell at G1048576": ("far-cell.xlsx", one_cell_on_the_last_row),
+    "c: a million empty rows": ("empty-rows.xlsx", a_million_empty_rows),
+    "d: 20 sheets, 276,000 shared strings": ("shared.xlsx", sheets_sharing_strings),
+    "e: CSV, 10 header cells of 100,000 characters": ("long-header.csv", long_header_csv),
+}
