@@ -226,10 +226,10 @@ def inline_no_ref(text: str) -> str:
 
 
 def padded_header_to_last_row(padding: int = 16_376) -> bytes:
-    """(a) The header padded with ``padding`` empty cells without ``r``, then one cell on Excel's last row:
-    python-calamine sizes its grid from that (1,048,576 × the padded width cells of 32 bytes)."""
-    header = "".join(inline_no_ref(label) for label in HEADER) + "<c/>" * padding
-    return workbook_of({"Entries": bare_sheet(f"<row>{header}</row>" + f'<row r="1048576">{inline("A1048576", "x")}</row>')})
+    """(a) The header padded with ``padding`` empty cells without ``r`` before its last value, then one cell on
+    Excel's last row: python-calamine sizes its grid from both (1,048,576 × the padded width, 32 bytes a cell)."""
+    header = "".join(inline_no_ref(label) for label in HEADER) + "<c/>" * padding + inline_no_ref("Last")
+    return workbook_of({"Entries": bare_sheet(f"<row>{header}</row><row>{inline('A1048576', 'x')}</row>")})
 
 
 def one_cell_on_the_last_row() -> bytes:
@@ -268,8 +268,8 @@ def long_header_csv(cells: int = 10, length: int = 100_000) -> bytes:
 #: name → (file name, builder), the crafted files of issue 11 in the order the issue lists them.
 CRAFTED = {
     "a: padded header, cell on the last row": ("padded.xlsx", padded_header_to_last_row),
-    "a: padded to 310 columns (10 GB grid)": ("padded-310.xlsx", lambda: padded_header_to_last_row(303)),
-    "a: padded to 30 columns (1 GB grid)": ("padded-30.xlsx", lambda: padded_header_to_last_row(23)),
+    "a: padded to 310 columns (10 GB grid)": ("padded-310.xlsx", lambda: padded_header_to_last_row(302)),
+    "a: padded to 30 columns (1 GB grid)": ("padded-30.xlsx", lambda: padded_header_to_last_row(22)),
     "b: one cell at G1048576": ("far-cell.xlsx", one_cell_on_the_last_row),
     "c: a million empty rows": ("empty-rows.xlsx", a_million_empty_rows),
     "d: 20 sheets, 276,000 shared strings": ("shared.xlsx", sheets_sharing_strings),
