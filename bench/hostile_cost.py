@@ -128,7 +128,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         cases = [c for c in build_cases(Path(folder)) if args.only in c[0]]
         commit = args.label or commit
-        print(f"tree {tree} at {commit}{' (with uncommitted changes)' if dirty.strip() else ''}; upload step = plan_upload + read every row")
+        print(
+            f"tree {tree} at {commit}{' (with uncommitted changes)' if dirty.strip() else ''}; upload step = plan_upload + read every row"
+        )
         print(f"each case in a fresh process: RLIMIT_AS {MEMORY >> 30} GB, RLIMIT_CPU {CPU_SECONDS} s, wall clock {WALL_SECONDS} s")
         print()
         print("| file | size | seconds | peak MB | s per KB | MB per KB | outcome |")

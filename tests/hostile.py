@@ -256,13 +256,17 @@ def sheets_sharing_strings(sheets: int = 20, strings: int = 276_000) -> bytes:
     def row(number: int, first: int) -> str:
         return f'<row r="{number}">' + "".join(f'<c r="{letters[i]}{number}" t="s"><v>{first + i}</v></c>' for i in range(7)) + "</row>"
 
-    parts = {f"Sheet{s}": bare_sheet("".join(row(n, (s * 50 + n) * 7) for n in range(1, 6))) for s in range(1, sheets + 1)}
+    # A formula (with its saved result) in each sheet: the openpyxl reader, which loads every shared string, reads it.
+    formula = '<row r="6"><c r="A6"><f>1+1</f><v>2</v></c></row>'
+    parts = {f"Sheet{s}": bare_sheet("".join(row(n, (s * 50 + n) * 7) for n in range(1, 6)) + formula) for s in range(1, sheets + 1)}
     return workbook_of(parts, shared_strings=sst)
 
 
 def long_header_csv(cells: int = 10, length: int = 100_000) -> bytes:
     """(e) A CSV whose header cells hold ``length`` characters each."""
-    return (",".join(("Hours" + "x" * length)[:length] for _ in range(cells)) + "\r\n" + ",".join("1" for _ in range(cells)) + "\r\n").encode()
+    return (
+        ",".join(("Hours" + "x" * length)[:length] for _ in range(cells)) + "\r\n" + ",".join("1" for _ in range(cells)) + "\r\n"
+    ).encode()
 
 
 #: name → (file name, builder), the crafted files of issue 11 in the order the issue lists them.

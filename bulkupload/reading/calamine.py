@@ -48,7 +48,7 @@ def plain_book(fileobj: IO[bytes], *, name: str, limits: Limits) -> Any | None:
             return None
         fileobj.seek(0)
         return CalamineWorkbook.from_filelike(fileobj)
-    except Exception:  # noqa: BLE001 - calamine's own errors: the openpyxl reader explains the file
+    except Exception:
         return None
     finally:
         fileobj.seek(0)
@@ -60,7 +60,7 @@ def worksheet_titles(book: Any) -> list[str] | None:
 
     try:
         return [sheet.name for sheet in book.sheets_metadata if sheet.typ == SheetTypeEnum.WorkSheet] or None
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
 
 
@@ -80,7 +80,7 @@ def sheet_rows(book: Any, title: str, extent: SheetExtent, *, name: str, limits:
     """``(row_number, cells)`` like the openpyxl reader, up to the sheet's last row with a value; None when calamine fails."""
     try:
         sheet = book.get_sheet_by_name(title)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     return _rows(sheet, name=name, limits=limits, title=title, last=extent.last_value_row)
 

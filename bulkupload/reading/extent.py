@@ -138,7 +138,7 @@ def _sheet_parts(archive: zipfile.ZipFile, names: set[str]) -> tuple[dict[str, s
     try:
         rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
         book = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-    except Exception:  # noqa: BLE001 - a broken workbook part: the readers say what is wrong with it
+    except Exception:
         return {}, set()
     targets, strings = {}, set()
     for rel in rels.iter(f"{{{RELS_NS}}}Relationship"):
@@ -290,5 +290,3 @@ def _count_shared_strings(archive: zipfile.ZipFile, part: str, *, name: str, lim
                 file=name,
             )
     return count
-
-

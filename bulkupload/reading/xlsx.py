@@ -26,8 +26,8 @@ from ..exceptions import FileRejected
 from . import XLSX, Limits, Table, build_table, calamine, row_texts
 from .archive import ARCHIVE_ERRORS, check_archive, damaged_message
 from .budget import Budget
-from .extent import EXCEL_MAX_ROWS, SheetExtent, inspect_workbook
 from .cells import ProblemCell, cell_text, error_cell, formula_cell
+from .extent import EXCEL_MAX_ROWS, SheetExtent, inspect_workbook
 
 SHEET_DATA_TAG = f"{{{SHEET_MAIN_NS}}}sheetData"
 MERGE_CELL_TAG = f"{{{SHEET_MAIN_NS}}}mergeCell"
@@ -83,7 +83,9 @@ class XlsxBook:
         try:
             worksheet = workbook[title]
             reader = SheetRows(worksheet, workbook, name=self.name, limits=self.limits, extent=extent, closing=closing)
-            table = build_table(self.budget.metered(iter(reader), sheet=title), name=self.name, limits=self.limits, sheet=title, format=XLSX)
+            table = build_table(
+                self.budget.metered(iter(reader), sheet=title), name=self.name, limits=self.limits, sheet=title, format=XLSX
+            )
         except BaseException:
             if closing:
                 workbook.close()
