@@ -74,13 +74,14 @@ def stage_upload(
     limits: Limits | None = None,
     sheet: str | None = None,
     positions: dict[str, int] | None = None,
+    plan: dict[str, Any] | None = None,
 ) -> UploadBatch:
     """Read ``upload`` into rows of ``batch`` and validate them.
 
     The file replaces any earlier one of the batch. A file that cannot be read
     raises :class:`FileRejected` and leaves the batch as it was. ``sheet`` picks a
     workbook's sheet; ``positions`` (column key → file column index) is the mapping
-    the user confirmed in the columns step.
+    the user confirmed in the columns step; ``plan`` (``mapping.FilePlan.as_json``) is kept with the batch.
     """
     if batch.is_final:
         raise BatchNotReady(_("This upload has already been applied."))
@@ -121,6 +122,9 @@ def stage_upload(
         batch.headers = mapping.headers
         batch.ignored_headers = mapping.ignored
         batch.needs_columns = positions is not None
+        batch.encoding = table.encoding
+        if plan is not None:
+            batch.plan = plan
         batch.total_rows = total
         _finish_validation(batch, spec, validator.scope)
     return batch
@@ -138,8 +142,10 @@ def check_size(upload: IO[bytes], *, name: str) -> int | None:
     return size
 
 
-def hold_upload(batch: UploadBatch, upload: IO[bytes], *, name: str, sheet: str | None = None) -> UploadBatch:
-    """Keep ``upload`` in ``batch`` unread: the user first chooses its sheet and columns."""
+def hold_upload(
+    batch: UploadBatch, upload: IO[bytes], *, name: str, sheet: str | None = None, plan: dict[str, Any] | None = None
+) -> UploadBatch:
+    """Keep ``upload`` in ``batch`` unread: the user first chooses its sheet and columns (from ``plan``, when given)."""
     if batch.is_final:
         raise BatchNotReady(_("This upload has already been applied."))
     size = check_size(upload, name=name)
@@ -152,6 +158,7 @@ def hold_upload(batch: UploadBatch, upload: IO[bytes], *, name: str, sheet: str 
         transaction.on_commit(lambda: _delete_file(old_file) if old_file and old_file != batch.source_file.name else None)
         batch.file_name, batch.file_size, batch.sha256 = name[:255], size or 0, digest
         batch.sheet_name, batch.headers, batch.ignored_headers = sheet or "", {}, []
+        batch.plan, batch.encoding = plan or {}, (plan or {}).get("encoding", "")
         batch.total_rows = batch.new_count = batch.update_count = batch.unchanged_count = batch.invalid_count = 0
         batch.status, batch.needs_columns, batch.validated_at = UploadBatch.Status.DRAFT, True, None
         batch.save()
