@@ -106,14 +106,14 @@ class UploadBatch(models.Model):
         verbose_name_plural = _("upload batches")
         indexes = [models.Index(fields=["owner", "-created_at"], name="bulkupload_batch_owner")]
 
+    def __str__(self) -> str:
+        return f"{self.file_name or _('(no file yet)')} · {self.get_status_display()}"
+
     def get_encoding_display(self) -> str:
         """The CSV file's encoding for people ("Windows-1252")."""
         from .reading.text import encoding_label
 
         return encoding_label(self.encoding)
-
-    def __str__(self) -> str:
-        return f"{self.file_name or _('(no file yet)')} · {self.get_status_display()}"
 
     @property
     def is_staged(self) -> bool:
