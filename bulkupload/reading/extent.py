@@ -88,6 +88,8 @@ class WorkbookExtent:
 
     sheets: dict[str, SheetExtent]
     shared_strings: int = 0
+    #: The file's SHA-256, for caches of what is parsed from it.
+    digest: str = ""
 
     def by_title(self, title: str) -> SheetExtent | None:
         return next((s for s in self.sheets.values() if s.title == title), None)
@@ -111,6 +113,7 @@ def inspect_workbook(fileobj: IO[bytes], *, name: str, limits: Any, budget: Budg
         check_archive(fileobj, name=name, limits=limits)
         try:
             _seen[key] = _scan(fileobj, name=name, limits=limits, budget=budget or Budget.start(limits, name=name))
+            _seen[key].digest = key[1]
         finally:
             fileobj.seek(0)
         while len(_seen) > 16:
