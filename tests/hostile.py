@@ -77,6 +77,60 @@ def read_bounded(path: Path, *, memory_mb: int = 256, cpu_seconds: int = 20, **s
     return json.loads(process.stdout.strip().splitlines()[-1])
 
 
+_UPLOAD_STEP = r"""
+import json, os, resource, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
+import django
+django.setup()
+from django.conf import settings
+settings.BULKUPLOAD = {**settings.BULKUPLOAD, **json.loads(sys.argv[2])}
+from bulkupload import mapping
+from bulkupload.exceptions import FileRejected
+from bulkupload.reading import open_table
+from bulkupload.spec import get_spec
+
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+name = os.path.basename(sys.argv[1])
+result = {}
+with open(sys.argv[1], "rb") as handle:
+    try:
+        plan = mapping.plan_upload(get_spec("timesheet-entries"), handle, name=name)
+        result = {"sheets": plan.sheets, "sheet": plan.sheet, "header": plan.header, "plan": plan.as_json()}
+        table = open_table(handle, name=name, sheet=plan.sheet)
+        result["rows"] = sum(1 for _ in table.rows)
+    except FileRejected as exc:
+        result["rejected"] = str(exc)
+result["added_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+print(json.dumps(result))
+"""
+
+
+def upload_step_bounded(path: Path, *, memory_mb: int = 512, cpu_seconds: int = 20, **settings) -> dict:
+    """What the upload step does with ``path`` (plan it, then read every row of the chosen sheet), in a subprocess
+    capped at ``memory_mb`` of address space and ``cpu_seconds``: a broken budget kills it and fails the test.
+
+    Returns ``{"rejected": message}`` or the plan and row count, with ``added_mb``: peak memory above Django's own.
+    """
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SECRET_KEY": os.environ.get("SECRET_KEY", "tests-only-not-secret")}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    process = subprocess.run(
+        [sys.executable, "-c", _UPLOAD_STEP, str(path), json.dumps(settings)],
+        capture_output=True,
+        text=True,
+        timeout=cpu_seconds * 3,
+        preexec_fn=limit,
+        cwd=ROOT,
+        env=env,
+    )
+    assert process.returncode == 0, f"the upload step died (status {process.returncode}): {process.stderr[-3000:]}"
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
 # --- building files -------------------------------------------------------------------------
 
 
