@@ -131,6 +131,57 @@ def upload_step_bounded(path: Path, *, memory_mb: int = 512, cpu_seconds: int = 
     return json.loads(process.stdout.strip().splitlines()[-1])
 
 
+_FUZZ = r"""
+import json, os, sys, traceback
+from django.conf import settings
+settings.configure(USE_I18N=False)
+from bulkupload.exceptions import FileRejected
+from bulkupload.reading import open_book
+
+counts, escaped = {"read": 0, "refused": 0}, []
+for name in sorted(os.listdir(sys.argv[1])):
+    with open(os.path.join(sys.argv[1], name), "rb") as handle:
+        try:
+            book = open_book(handle, name=name)
+            try:
+                for sheet in book.sheet_names or [None]:
+                    table = book.table(sheet)
+                    for _row in table.rows:
+                        pass
+            finally:
+                book.close()
+            counts["read"] += 1
+        except FileRejected:
+            counts["refused"] += 1
+        except Exception as exc:
+            escaped.append([name, type(exc).__name__, traceback.format_exc()[-600:]])
+print(json.dumps({**counts, "escaped": escaped}))
+"""
+
+
+def fuzz_bounded(folder: Path, *, memory_mb: int = 512, cpu_seconds: int = 120) -> dict:
+    """Open every file in ``folder`` as the upload step would, each sheet read to its end, in one capped subprocess:
+    ``{"read": n, "refused": n, "escaped": [[file, exception, traceback], ...]}``."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    process = subprocess.run(
+        [sys.executable, "-c", _FUZZ, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=cpu_seconds * 3,
+        preexec_fn=limit,
+        cwd=ROOT,
+        env=env,
+    )
+    assert process.returncode == 0, f"the reader died (status {process.returncode}): {process.stderr[-3000:]}"
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
 # --- building files -------------------------------------------------------------------------
 
 
