@@ -21,7 +21,7 @@ DEFAULTS: dict[str, Any] = {
     # A run of more blank rows than this ends the table; values below it are refused, naming their row.
     "MAX_BLANK_ROWS": 1000,
     # Seconds one file may spend in the reader (scanning, parsing, building rows; not validating or saving).
-    "MAX_READ_SECONDS": 60,
+    "MAX_READ_SECONDS": 120,
     # Workbooks read by python-calamine (which holds a sheet whole) span at most this many cells, empty or not.
     "CALAMINE_MAX_CELLS": 1_000_000,
     # Workbooks (.xlsx are zips): checked from the archive's directory before anything is unpacked.
