@@ -190,3 +190,16 @@ def test_a_row_and_cells_without_numbers_are_placed_as_openpyxl_places_them(tmp_
     result = upload_step(tmp_path, "bare.xlsx", workbook_of({"Entries": bare_sheet(rows)}))
     assert (result["header"], result["rows"]) == (HEADER, 1)
     assert result["plan"]["sheets"][0]["samples"] == [["ada@acme.example", "", "2026-11-02", "", "", "", ""]]
+
+
+def test_formatted_empty_rows_and_data_validation_formulas_below_the_table_are_not_values(tmp_path):
+    # Excel keeps formatting down to the last row and writes data-validation formulas (<xm:f>) after the rows.
+    rows = header_row_xml() + f'<row r="2">{inline("A2", "x")}</row><row r="1048576" s="3" customFormat="1"/>'
+    validation = (
+        '<extLst><ext uri="{CCE6A557-97BC-4b89-ADB6-D9C93CAAB3DF}"><x14:dataValidations xmlns:x14="urn:x14" xmlns:xm="urn:xm">'
+        "<x14:dataValidation><x14:formula1><xm:f>Lists!$A$1:$A$9</xm:f></x14:formula1></x14:dataValidation>"
+        "</x14:dataValidations></ext></extLst>"
+    )
+    sheet = bare_sheet(rows).replace(b"</sheetData>", b"</sheetData>" + validation.encode())
+    result = upload_step(tmp_path, "formatted.xlsx", workbook_of({"Entries": sheet}))
+    assert (result["header"], result["rows"]) == (HEADER, 1)

@@ -40,6 +40,7 @@ ROW_START = re.compile(PREFIX + rb"row(?=[\s/>])" + ATTRIBUTES + rb">")
 CELL_START = re.compile(PREFIX + rb"c(?=[\s/>])" + ATTRIBUTES + rb">")
 PLAIN_ROW_START = re.compile(rb"<row(?=[\s/>])" + ATTRIBUTES + rb">")
 PLAIN_CELL_START = re.compile(rb"<c(?=[\s/>])" + ATTRIBUTES + rb">")
+ROW_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?row\s*>")
 #: The tags of a cell's value: saved, inline or a formula.
 VALUE_TAG = re.compile(PREFIX + rb"(?:v|is|f)[\s/>]")
 R_ATTRIBUTE = re.compile(rb"\sr\s*=\s*[\"']([^\"']*)[\"']")
@@ -191,18 +192,20 @@ def _blocks(archive: zipfile.ZipFile, part: str, *, name: str, budget: Budget) -
 
 def _scan_sheet(archive: zipfile.ZipFile, sheet: SheetExtent, *, name: str, limits: Any, budget: Budget, cells_before: int) -> None:
     """Count and place the sheet's rows and cells a block at a time: Python work per row, none per cell."""
-    row = 0
+    row, open_row = 0, False
     for text in _blocks(archive, sheet.part, name=name, budget=budget):
         # [before the first row, its attributes, its content, the next row's attributes, ...]
         plain = b":row" not in text and b":c" not in text
         pieces = (PLAIN_ROW_START if plain else ROW_START).split(text)
-        if row and VALUE_TAG.search(pieces[0]):
+        if row and open_row and VALUE_TAG.search(_row_content(pieces[0])):
             _value_at(sheet, row, name=name, limits=limits)  # the rest of the row the previous block ended in
         for index in range(1, len(pieces), 2):
             row = _row_number(sheet, pieces[index], row, name=name)
             sheet.rows += 1
             sheet.last_row = max(sheet.last_row, row)
-            if VALUE_TAG.search(pieces[index + 1]):
+            content = b"" if pieces[index].endswith(b"/") else _row_content(pieces[index + 1])
+            open_row = not pieces[index].endswith(b"/") and ROW_END.search(pieces[index + 1]) is None
+            if VALUE_TAG.search(content):
                 _value_at(sheet, row, name=name, limits=limits)
         cells = (PLAIN_CELL_START if plain else CELL_START).findall(text)
         sheet.cells += len(cells)
@@ -211,6 +214,13 @@ def _scan_sheet(archive: zipfile.ZipFile, sheet: SheetExtent, *, name: str, limi
             _place_cells(sheet, cells, name=name)
         if len(sheet.merged) < MAX_MERGED and b"mergeCell" in text:
             sheet.merged.extend(ref.decode("ascii", "replace") for ref in MERGE_REF.findall(text)[: MAX_MERGED - len(sheet.merged)])
+
+
+def _row_content(text: bytes) -> bytes:
+    """``text`` up to the end of the row it starts in: what follows the last row (formulas of data validations in
+    ``<extLst>``, say) is not a value of that row."""
+    end = ROW_END.search(text)
+    return text[: end.start()] if end else text
 
 
 def _count(sheet: SheetExtent, row: int, *, name: str, limits: Any, before: int) -> None:
