@@ -122,7 +122,7 @@ def upload_step_bounded(path: Path, *, memory_mb: int = 512, cpu_seconds: int = 
         [sys.executable, "-c", _UPLOAD_STEP, str(path), json.dumps(settings)],
         capture_output=True,
         text=True,
-        timeout=cpu_seconds * 3,
+        timeout=cpu_seconds * 6 + 30,  # wall clock: generous on a loaded machine; RLIMIT_CPU is the guard
         preexec_fn=limit,
         cwd=ROOT,
         env=env,

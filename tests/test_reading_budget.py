@@ -159,7 +159,7 @@ def test_an_overlong_header_cell_is_refused_before_any_matching(tmp_path):
 
 def test_long_headers_within_the_cell_limit_are_matched_quickly(tmp_path):
     # 200 headers of 10,000 characters: too long to resemble any column name, so never compared letter by letter.
-    result = upload_step(tmp_path, "wide.csv", long_header_csv(cells=200, length=10_000), memory_mb=384, cpu_seconds=5)
+    result = upload_step(tmp_path, "wide.csv", long_header_csv(cells=200, length=10_000), memory_mb=384, cpu_seconds=10)
     assert (len(result["header"]), result["plan"]["automatic"]) == (200, False)
 
 
