@@ -102,23 +102,22 @@ def calamine_sheets(content: bytes) -> dict[str, list[tuple[int, list[str]]]]:
     from python_calamine import CalamineWorkbook
 
     from bulkupload.reading import Limits
-    from bulkupload.reading.calamine import _rows, _worksheet_titles
+    from bulkupload.reading.calamine import _rows, worksheet_titles
+    from bulkupload.reading.extent import EXCEL_MAX_ROWS
 
     book = CalamineWorkbook.from_filelike(io.BytesIO(content))
     limits = Limits()
-    return {
-        title: [
-            (n, list(cells)) for n, cells in _rows(book.get_sheet_by_name(title), name="x.xlsx", limits=limits, title=title) if any(cells)
-        ]
-        for title in _worksheet_titles(book)
+    rows = {
+        title: _rows(book.get_sheet_by_name(title), name="x.xlsx", limits=limits, title=title, last=EXCEL_MAX_ROWS)
+        for title in worksheet_titles(book) or []
     }
+    return {title: [(n, list(cells)) for n, cells in found if any(cells)] for title, found in rows.items()}
 
 
 def is_plain(content: bytes) -> bool:
-    from bulkupload.reading import Limits
     from bulkupload.reading.calamine import _is_plain
 
-    return _is_plain(io.BytesIO(content), Limits())
+    return _is_plain(io.BytesIO(content))
 
 
 def diff(name: str, expected: dict, actual: dict) -> list[str]:

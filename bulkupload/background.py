@@ -15,6 +15,7 @@ import logging
 import re
 import time
 import zipfile
+import zlib
 from typing import IO, Any
 
 from django.db import DatabaseError, transaction
@@ -45,10 +46,29 @@ def estimate_rows(fileobj: IO[bytes], *, name: str, sheet: str | None = None) ->
         if kind != XLSX:
             return sum(block.count(b"\n") for block in iter(lambda: fileobj.read(1 << 20), b""))
         return _declared_rows(fileobj)
-    except (FileRejected, zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError, IndexError):
+    except (
+        FileRejected,
+        zipfile.BadZipFile,
+        zlib.error,
+        NotImplementedError,
+        KeyError,
+        ValueError,
+        TypeError,
+        OSError,
+        EOFError,
+        IndexError,
+    ):
         return 0  # the reader will say what is wrong with the file
     finally:
         fileobj.seek(0)
+
+
+def planned_rows(plan: dict[str, Any] | None, sheet: str | None) -> int:
+    """The rows with a value of ``sheet`` (the plan's own choice when None), counted when the file was planned; 0 unknown."""
+    from .mapping import FilePlan
+
+    found = FilePlan.from_json(plan or {})
+    return found.rows(sheet) if found is not None else 0
 
 
 DIMENSION = re.compile(rb'<(?:\w+:)?dimension ref="[A-Z]{1,3}\d+(?::[A-Z]{1,3}(\d+))?"')
@@ -79,22 +99,30 @@ def _declared_rows(fileobj: IO[bytes]) -> int:
 
 
 def stage_upload(
-    batch: UploadBatch, upload: IO[bytes], *, name: str, sheet: str | None = None, positions: dict[str, int] | None = None
+    batch: UploadBatch,
+    upload: IO[bytes],
+    *,
+    name: str,
+    sheet: str | None = None,
+    positions: dict[str, int] | None = None,
+    plan: dict[str, Any] | None = None,
 ) -> UploadBatch:
     """:func:`services.stage_upload` in the request, or on a task worker when the file is large."""
-    if not runs_in_background(estimate_rows(upload, name=name, sheet=sheet)):
+    if not runs_in_background(planned_rows(plan, sheet) or estimate_rows(upload, name=name, sheet=sheet)):
         _forget_failure(batch)
-        return services.stage_upload(batch, upload, name=name, sheet=sheet, positions=positions)
+        return services.stage_upload(batch, upload, name=name, sheet=sheet, positions=positions, plan=plan)
     with transaction.atomic():
         limits.check_queued_tasks(batch.owner_id)  # before the file is kept; checked again when the batch is claimed
-    services.hold_upload(batch, upload, name=name, sheet=sheet)
+    services.hold_upload(batch, upload, name=name, sheet=sheet, plan=plan)
     return queue_staging(batch, sheet=sheet, positions=positions)
 
 
 def stage_held_upload(batch: UploadBatch, *, sheet: str | None, positions: dict[str, int]) -> UploadBatch:
     """:func:`services.stage_held_upload` in the request, or on a task worker when the file is large."""
-    with batch.source_file.open("rb") as stored:
-        rows = estimate_rows(stored, name=batch.file_name, sheet=sheet)
+    rows = planned_rows(batch.plan, sheet)
+    if not rows:
+        with batch.source_file.open("rb") as stored:
+            rows = estimate_rows(stored, name=batch.file_name, sheet=sheet)
     if not runs_in_background(rows):
         _forget_failure(batch)
         return services.stage_held_upload(batch, sheet=sheet, positions=positions)

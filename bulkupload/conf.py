@@ -18,11 +18,22 @@ DEFAULTS: dict[str, Any] = {
     "CALAMINE_MAX_ROWS": 20_000,
     "MAX_COLUMNS": 200,
     "MAX_CELL_LENGTH": 10_000,
+    # Cells a workbook may hold (every <c> element of every sheet, empty or not) and a table may span (rows ×
+    # columns): each costs a reader time, whatever its file's size.
+    "MAX_CELLS": 4_000_000,
+    # A run of more blank rows than this ends the table; values below it are refused, naming their row.
+    "MAX_BLANK_ROWS": 1000,
+    # Seconds one file may spend in the reader (scanning, parsing, building rows; not validating or saving).
+    "MAX_READ_SECONDS": 120,
+    # Workbooks read by python-calamine (which holds a sheet whole) span at most this many cells, empty or not.
+    "CALAMINE_MAX_CELLS": 1_000_000,
     # Workbooks (.xlsx are zips): checked from the archive's directory before anything is unpacked.
     "MAX_UNPACKED_SIZE": 200 * 1024 * 1024,
     "MAX_UNPACKED_PART_SIZE": 150 * 1024 * 1024,
     # The shared strings are held in memory while a workbook is read (about three times their size).
     "MAX_SHARED_STRINGS_SIZE": 50 * 1024 * 1024,
+    # ...and by count: each different text costs openpyxl about 20 µs to load and is an object in memory.
+    "MAX_SHARED_STRINGS": 500_000,
     "MAX_COMPRESSION_RATIO": 100,
     "COMPRESSION_RATIO_CHECKED_ABOVE": 1024 * 1024,
     "MAX_ZIP_PARTS": 2000,

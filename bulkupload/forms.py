@@ -46,10 +46,10 @@ class UploadForm(BatchFormMixin, forms.Form):
         try:
             plan = mapping.plan_upload(self.spec, upload, name=upload.name)
             if plan.automatic:
-                background.stage_upload(self.batch, upload, name=upload.name, sheet=plan.sheet)
+                background.stage_upload(self.batch, upload, name=upload.name, sheet=plan.sheet, plan=plan.as_json())
             else:
-                # Headers that do not all match, or a choice of sheets: the columns step asks.
-                services.hold_upload(self.batch, upload, name=upload.name, sheet=plan.sheet)
+                # Headers that do not all match, or a choice of sheets: the columns step asks, from the plan kept here.
+                services.hold_upload(self.batch, upload, name=upload.name, sheet=plan.sheet, plan=plan.as_json())
         except FileRejected as exc:
             raise ValidationError(str(exc), code="rejected") from None
         except BatchNotReady as exc:
@@ -72,9 +72,15 @@ class ColumnsForm(BatchFormMixin, forms.Form):
         self.read_error = ""
         if (self.is_bound and not self.data) or not self.batch.source_file:
             return  # revalidating a completed step, or no file yet
+        chosen = sheet or self.batch.sheet_name or None
+        # The plan made at upload: the file is not read again on every visit to this step.
+        kept = mapping.FilePlan.from_json(self.batch.plan)
         try:
-            with self.batch.source_file.open("rb") as stored:
-                self.plan = mapping.plan_upload(self.spec, stored, name=self.batch.file_name, sheet=sheet or self.batch.sheet_name or None)
+            if kept is not None:
+                self.plan = kept.choose(chosen)
+            else:
+                with self.batch.source_file.open("rb") as stored:
+                    self.plan = mapping.plan_upload(self.spec, stored, name=self.batch.file_name, sheet=chosen)
         except (FileRejected, OSError) as exc:
             self.read_error = str(exc) if isinstance(exc, FileRejected) else _("The uploaded file is no longer available. Upload it again.")
             return

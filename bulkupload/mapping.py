@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from typing import IO, Any
 
@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from .exceptions import FileRejected
-from .reading import list_sheets, open_table
+from .reading import Book, open_book
 from .spec import Column, UploadSpec, normalize_header
 
 #: Suggestions scoring below this are not offered.
@@ -179,7 +179,12 @@ def maps_automatically(spec: UploadSpec, header: list[str]) -> bool:
 
 @dataclass
 class FilePlan:
-    """How to read an uploaded file: which sheet, and whether its columns map without asking."""
+    """How to read an uploaded file: which sheet, and whether its columns map without asking.
+
+    Made once, when the file is uploaded, and kept with the upload (:meth:`as_json`,
+    ``UploadBatch.plan``): the columns step and staging use it instead of reading the
+    file again.
+    """
 
     #: The workbook's sheets that have a header row ([] for a CSV file).
     sheets: list[str]
@@ -188,53 +193,123 @@ class FilePlan:
     automatic: bool
     #: A few data rows of the chosen sheet, to show what each column holds.
     samples: list[list[str]] = field(default_factory=list)
+    #: Every sheet's (or the CSV file's, under None) header, samples and rows with a value.
+    heads: dict[str | None, SheetHead] = field(default_factory=dict)
+    format: str = ""
+    #: The text encoding of a CSV file ("" for a workbook).
+    encoding: str = ""
+
+    def rows(self, sheet: str | None = None) -> int:
+        """About how many rows ``sheet`` (the chosen one by default) has; 0 when unknown."""
+        head = self.heads.get(sheet if sheet is not None else self.sheet)
+        return head.rows if head is not None else 0
+
+    def choose(self, sheet: str | None) -> FilePlan:
+        """This plan with ``sheet`` chosen (when the file has it), its header and samples in front."""
+        chosen = sheet if sheet in self.heads else self.sheet
+        head = self.heads.get(chosen)
+        if head is None:
+            return self
+        return replace(self, sheet=chosen, header=head.header, samples=head.samples)
+
+    def as_json(self) -> dict[str, Any]:
+        """What :meth:`from_json` rebuilds; sample texts are cut short, they are only a hint."""
+        return {
+            "version": 1,
+            "format": self.format,
+            "encoding": self.encoding,
+            "sheet": self.sheet,
+            "automatic": self.automatic,
+            "sheets": [
+                {
+                    "name": name,
+                    "header": head.header,
+                    "samples": [[text[:SAMPLE_LENGTH] for text in row] for row in head.samples],
+                    "rows": head.rows,
+                }
+                for name, head in self.heads.items()
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FilePlan | None:
+        """The plan kept with an upload, or None when there is none (uploads older than the plan)."""
+        if not data or data.get("version") != 1:
+            return None
+        heads = {entry["name"]: SheetHead(entry["header"], entry["samples"], entry["rows"]) for entry in data["sheets"]}
+        plan = cls(
+            sheets=[name for name in heads if name is not None],
+            sheet=data["sheet"],
+            header=[],
+            automatic=data["automatic"],
+            heads=heads,
+            format=data["format"],
+            encoding=data["encoding"],
+        )
+        return plan.choose(data["sheet"])
+
+
+@dataclass
+class SheetHead:
+    """A sheet's header row, a few data rows and how many rows hold a value."""
+
+    header: list[str]
+    samples: list[list[str]]
+    rows: int = 0
 
 
 #: Sheets looked at for a header, at most.
 MAX_SHEETS = 20
+#: Characters of a sample cell kept in the plan.
+SAMPLE_LENGTH = 200
 
 
 def plan_upload(spec: UploadSpec, fileobj: IO[bytes], *, name: str, sheet: str | None = None) -> FilePlan:
     """Which sheet to read (``sheet``, or the first with the spec's headers) and whether the user must map columns.
 
-    A workbook in which more than one sheet, or no sheet, has the spec's headers is
-    not read automatically: the user chooses the sheet and columns.
+    The file is opened once for all its sheets. A workbook in which more than one
+    sheet, or no sheet, has the spec's headers is not read automatically: the user
+    chooses the sheet and columns.
     """
-    names = list_sheets(fileobj, name=name)
-    if not names:
-        header, samples = read_head(fileobj, name=name)
-        return FilePlan(sheets=[], sheet=None, header=header, automatic=_read_without_asking(spec, header), samples=samples)
-    heads: dict[str, tuple[list[str], list[list[str]]]] = {}
-    first_error: FileRejected | None = None
-    for title in names[:MAX_SHEETS]:
-        try:
-            heads[title] = read_head(fileobj, name=name, sheet=title)
-        except FileRejected as exc:  # an empty sheet
-            first_error = first_error or exc
+    book = open_book(fileobj, name=name)
+    try:
+        if not book.sheet_names:
+            head = read_head(book, None)
+            automatic = _read_without_asking(spec, head.header)
+            return FilePlan([], None, head.header, automatic, head.samples, heads={None: head}, format=book.format, encoding=book.encoding)
+        heads: dict[str | None, SheetHead] = {}
+        first_error: FileRejected | None = None
+        for title in book.sheet_names[:MAX_SHEETS]:
+            try:
+                heads[title] = read_head(book, title)
+            except FileRejected as exc:  # an empty sheet
+                first_error = first_error or exc
+    finally:
+        book.close()
     if not heads:
         raise first_error or FileRejected(_("The workbook has no worksheet."), file=name)
-    matching = [title for title, (header, _rows) in heads.items() if maps_automatically(spec, header)]
-    only = next(iter(heads.values()))[0] if len(heads) == 1 else None
+    matching = [title for title, head in heads.items() if maps_automatically(spec, head.header)]
+    only = next(iter(heads.values())).header if len(heads) == 1 else None
     automatic = sheet is None and (len(matching) == 1 or (only is not None and _read_without_asking(spec, only)))
     chosen = sheet if sheet in heads else matching[0] if matching else next(iter(heads))
-    header, samples = heads[chosen]
-    return FilePlan(sheets=list(heads), sheet=chosen, header=header, automatic=automatic, samples=samples)
+    plan = FilePlan(sheets=list(heads), sheet=chosen, header=[], automatic=automatic, heads=heads, format=book.format)
+    return plan.choose(chosen)
 
 
-def read_head(fileobj: IO[bytes], *, name: str, sheet: str | None = None, samples: int = 3) -> tuple[list[str], list[list[str]]]:
-    """The header row of the file (of ``sheet`` in a workbook) and up to ``samples`` data rows; blank rows above are skipped."""
-    table = open_table(fileobj, name=name, sheet=sheet)
+def read_head(book: Book, sheet: str | None, *, samples: int = 3) -> SheetHead:
+    """The header row of ``sheet`` of ``book`` (a CSV file's with None) and up to ``samples`` data rows."""
+    table = book.table(sheet)
     rows: list[list[str]] = []
     try:
         for _number, cells in table.rows:
             if len(rows) >= samples:
                 break
-            rows.append(cells)
+            rows.append([str(text) for text in cells])
     except FileRejected:
         pass  # a bad row is reported when the file is staged; samples are only a hint
     finally:
         table.rows.close()
-    return table.header, rows
+    return SheetHead(table.header, rows, book.value_rows(sheet))
 
 
 def _read_without_asking(spec: UploadSpec, header: list[str]) -> bool:
@@ -256,7 +331,8 @@ def _fuzzy(header: str, target: str) -> float:
     a, b = _loose(header), _loose(target)
     if not a or not b:
         return 0.0
-    score = SequenceMatcher(None, a, b).ratio()
+    # The ratio is at most 2·shorter/(both lengths): a long header cannot resemble a short name, so it is not compared.
+    score = SequenceMatcher(None, a, b).ratio() if 2 * min(len(a), len(b)) >= FUZZY_THRESHOLD * (len(a) + len(b)) else 0.0
     words = normalize_header(target).split()
     if len(a) >= 3 and any(w.startswith(a) for w in [*words, b]):
         score = max(score, 0.85)  # "Proj" → "Project code"

@@ -73,6 +73,10 @@ class UploadBatch(models.Model):
     ignored_headers = models.JSONField(default=list, blank=True)
     #: The file's headers did not all match, or the workbook has several sheets: the wizard asks.
     needs_columns = models.BooleanField(default=False)
+    #: How to read the file, made once at upload (``mapping.FilePlan.as_json``): sheets, headers, samples, row counts.
+    plan = models.JSONField(default=dict, blank=True)
+    #: The text encoding a CSV file was read in ("" for a workbook).
+    encoding = models.CharField(max_length=40, blank=True)
 
     total_rows = models.PositiveIntegerField(default=0)
     new_count = models.PositiveIntegerField(default=0)
@@ -115,6 +119,12 @@ class UploadBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name or _('(no file yet)')} · {self.get_status_display()}"
+
+    def get_encoding_display(self) -> str:
+        """The CSV file's encoding for people ("Windows-1252")."""
+        from .reading.text import encoding_label
+
+        return encoding_label(self.encoding)
 
     @property
     def is_staged(self) -> bool:

@@ -129,6 +129,7 @@ def stage_upload(
     sheet: str | None = None,
     positions: dict[str, int] | None = None,
     queued: bool = False,
+    plan: dict[str, Any] | None = None,
 ) -> UploadBatch:
     """Read ``upload`` into rows of ``batch`` and validate them.
 
@@ -136,7 +137,7 @@ def stage_upload(
     raises :class:`FileRejected` and leaves the batch as it was. ``sheet`` picks a
     workbook's sheet; ``positions`` (column key → file column index) is the mapping
     the user confirmed in the columns step. ``queued``: a task worker stages a batch
-    claimed for it (status ``staging``).
+    claimed for it (status ``staging``). ``plan`` (``mapping.FilePlan.as_json``) is kept with the batch.
     """
     if batch.is_final:
         raise BatchNotReady(not_ready_message(batch))
@@ -173,6 +174,8 @@ def stage_upload(
             "headers": mapping.headers,
             "ignored_headers": mapping.ignored,
             "needs_columns": positions is not None,
+            "encoding": table.encoding,
+            **({"plan": plan} if plan is not None else {}),
         }
         _finish_validation(batch, spec, scope, allowed=allowed, **file_fields)
         transaction.on_commit(lambda: signals.upload_ready.send(sender=UploadBatch, batch=batch))
@@ -211,8 +214,10 @@ def _stage_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, rows: Iterator
     return total
 
 
-def hold_upload(batch: UploadBatch, upload: IO[bytes], *, name: str, sheet: str | None = None) -> UploadBatch:
-    """Keep ``upload`` in ``batch`` unread: the user first chooses its sheet and columns."""
+def hold_upload(
+    batch: UploadBatch, upload: IO[bytes], *, name: str, sheet: str | None = None, plan: dict[str, Any] | None = None
+) -> UploadBatch:
+    """Keep ``upload`` in ``batch`` unread: the user first chooses its sheet and columns (from ``plan``, when given)."""
     if batch.is_final:
         raise BatchNotReady(not_ready_message(batch))
     size = check_size(upload, name=name)
@@ -236,6 +241,8 @@ def hold_upload(batch: UploadBatch, upload: IO[bytes], *, name: str, sheet: str 
             sheet_name=sheet or "",
             headers={},
             ignored_headers=[],
+            plan=plan or {},
+            encoding=(plan or {}).get("encoding", ""),
             **dict.fromkeys(["total_rows", "new_count", "update_count", "unchanged_count", "invalid_count"], 0),
             status=UploadBatch.Status.DRAFT,
             needs_columns=True,

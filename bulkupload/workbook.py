@@ -165,6 +165,15 @@ def save(book: Workbook) -> bytes:
     return buffer.getvalue()
 
 
+#: What Excel does not allow in a sheet's name.
+SHEET_TITLE_FORBIDDEN = re.compile(r"[\\/*?:\[\]\x00-\x1f]")
+
+
+def sheet_title(text: str) -> str:
+    """``text`` as Excel allows a sheet to be named: no ``\\ / * ? : [ ]``, no quote at either end, 31 characters."""
+    return SHEET_TITLE_FORBIDDEN.sub("_", text or "")[:31].strip("'")
+
+
 ERROR_FILL = PatternFill("solid", fgColor="F8D7D3")
 #: Cell comments cost time and memory in openpyxl; past this many rows the bad cells are highlighted
 #: and the Errors column alone carries the messages.
@@ -185,7 +194,7 @@ def error_report(spec: UploadSpec, batch) -> bytes:
     keys = [c.key for c in spec.columns if c.key in batch.headers] or [c.key for c in spec.columns]
     labels = {c.key: c.label for c in spec.columns}
     book = Workbook(write_only=True)
-    sheet = book.create_sheet((batch.sheet_name or spec.sheet_title)[:31])
+    sheet = book.create_sheet(sheet_title(batch.sheet_name) or sheet_title(str(spec.sheet_title)) or "Sheet1")
     for index, key in enumerate(keys, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = spec.column(key).width
     sheet.column_dimensions[get_column_letter(len(keys) + 1)].width = 60

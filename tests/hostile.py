@@ -77,6 +77,111 @@ def read_bounded(path: Path, *, memory_mb: int = 256, cpu_seconds: int = 20, **s
     return json.loads(process.stdout.strip().splitlines()[-1])
 
 
+_UPLOAD_STEP = r"""
+import json, os, resource, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
+import django
+django.setup()
+from django.conf import settings
+settings.BULKUPLOAD = {**settings.BULKUPLOAD, **json.loads(sys.argv[2])}
+from bulkupload import mapping
+from bulkupload.exceptions import FileRejected
+from bulkupload.reading import open_table
+from bulkupload.spec import get_spec
+
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+name = os.path.basename(sys.argv[1])
+result = {}
+with open(sys.argv[1], "rb") as handle:
+    try:
+        plan = mapping.plan_upload(get_spec("timesheet-entries"), handle, name=name)
+        result = {"sheets": plan.sheets, "sheet": plan.sheet, "header": plan.header, "plan": plan.as_json()}
+        table = open_table(handle, name=name, sheet=plan.sheet)
+        result["rows"] = sum(1 for _ in table.rows)
+    except FileRejected as exc:
+        result["rejected"] = str(exc)
+result["added_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+print(json.dumps(result))
+"""
+
+
+def upload_step_bounded(path: Path, *, memory_mb: int = 512, cpu_seconds: int = 20, **settings) -> dict:
+    """What the upload step does with ``path`` (plan it, then read every row of the chosen sheet), in a subprocess
+    capped at ``memory_mb`` of address space and ``cpu_seconds``: a broken budget kills it and fails the test.
+
+    Returns ``{"rejected": message}`` or the plan and row count, with ``added_mb``: peak memory above Django's own.
+    """
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SECRET_KEY": os.environ.get("SECRET_KEY", "tests-only-not-secret")}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    process = subprocess.run(
+        [sys.executable, "-c", _UPLOAD_STEP, str(path), json.dumps(settings)],
+        capture_output=True,
+        text=True,
+        timeout=cpu_seconds * 6 + 30,  # wall clock: generous on a loaded machine; RLIMIT_CPU is the guard
+        preexec_fn=limit,
+        cwd=ROOT,
+        env=env,
+    )
+    assert process.returncode == 0, f"the upload step died (status {process.returncode}): {process.stderr[-3000:]}"
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
+_FUZZ = r"""
+import json, os, sys, traceback
+from django.conf import settings
+settings.configure(USE_I18N=False)
+from bulkupload.exceptions import FileRejected
+from bulkupload.reading import open_book
+
+counts, escaped = {"read": 0, "refused": 0}, []
+for name in sorted(os.listdir(sys.argv[1])):
+    with open(os.path.join(sys.argv[1], name), "rb") as handle:
+        try:
+            book = open_book(handle, name=name)
+            try:
+                for sheet in book.sheet_names or [None]:
+                    table = book.table(sheet)
+                    for _row in table.rows:
+                        pass
+            finally:
+                book.close()
+            counts["read"] += 1
+        except FileRejected:
+            counts["refused"] += 1
+        except Exception as exc:
+            escaped.append([name, type(exc).__name__, traceback.format_exc()[-600:]])
+print(json.dumps({**counts, "escaped": escaped}))
+"""
+
+
+def fuzz_bounded(folder: Path, *, memory_mb: int = 512, cpu_seconds: int = 120) -> dict:
+    """Open every file in ``folder`` as the upload step would, each sheet read to its end, in one capped subprocess:
+    ``{"read": n, "refused": n, "escaped": [[file, exception, traceback], ...]}``."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    process = subprocess.run(
+        [sys.executable, "-c", _FUZZ, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=cpu_seconds * 3,
+        preexec_fn=limit,
+        cwd=ROOT,
+        env=env,
+    )
+    assert process.returncode == 0, f"the reader died (status {process.returncode}): {process.stderr[-3000:]}"
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
 # --- building files -------------------------------------------------------------------------
 
 
@@ -167,3 +272,115 @@ def declare_smaller(archive: bytes, part: str, declared: int) -> bytes:
             struct.pack_into("<I", data, central + 24, declared)
         central = data.find(b"PK\x01\x02", central + 4)
     return bytes(data)
+
+
+# --- the crafted files of issue 11: small uploads that cost a reader far more than their size -----------
+
+REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PACKAGE_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
+
+
+def workbook_of(sheets: dict[str, bytes], *, shared_strings: bytes | None = None) -> bytes:
+    """A minimal .xlsx written by hand: ``sheets`` (title → worksheet XML) and optional shared strings."""
+    types = [
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>',
+        '<Default Extension="xml" ContentType="application/xml"/>',
+        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>',
+    ]
+    rels, entries, parts = [], [], {}
+    for index, (title, xml) in enumerate(sheets.items(), start=1):
+        types.append(
+            f'<Override PartName="/xl/worksheets/sheet{index}.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        )
+        rels.append(f'<Relationship Id="rId{index}" Type="{REL_NS}/worksheet" Target="worksheets/sheet{index}.xml"/>')
+        entries.append(f'<sheet name="{title}" sheetId="{index}" r:id="rId{index}"/>')
+        parts[f"xl/worksheets/sheet{index}.xml"] = xml
+    if shared_strings is not None:
+        types.append(
+            '<Override PartName="/xl/sharedStrings.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+        )
+        rels.append(f'<Relationship Id="rId{len(sheets) + 1}" Type="{REL_NS}/sharedStrings" Target="sharedStrings.xml"/>')
+        parts["xl/sharedStrings.xml"] = shared_strings
+    content_types = '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">' + "".join(types) + "</Types>"
+    root_rels = (
+        f'<Relationships xmlns="{PACKAGE_RELS}"><Relationship Id="rId1" Type="{REL_NS}/officeDocument" Target="xl/workbook.xml"/>'
+        "</Relationships>"
+    )
+    book = f'<workbook xmlns="{MAIN_NS}" xmlns:r="{REL_NS}"><sheets>' + "".join(entries) + "</sheets></workbook>"
+    book_rels = f'<Relationships xmlns="{PACKAGE_RELS}">' + "".join(rels) + "</Relationships>"
+    return zip_of(
+        {
+            "[Content_Types].xml": content_types.encode(),
+            "_rels/.rels": root_rels.encode(),
+            "xl/workbook.xml": book.encode(),
+            "xl/_rels/workbook.xml.rels": book_rels.encode(),
+            **parts,
+        }
+    )
+
+
+def bare_sheet(rows: str) -> bytes:
+    """A worksheet part without ``<dimension>``: only the rows say how large the sheet is."""
+    return f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{MAIN_NS}"><sheetData>{rows}</sheetData></worksheet>'.encode()
+
+
+def inline_no_ref(text: str) -> str:
+    return f'<c t="inlineStr"><is><t>{text}</t></is></c>'
+
+
+def padded_header_to_last_row(padding: int = 16_376) -> bytes:
+    """(a) The header padded with ``padding`` empty cells without ``r`` before its last value, then one cell on
+    Excel's last row: python-calamine sizes its grid from both (1,048,576 × the padded width, 32 bytes a cell)."""
+    header = "".join(inline_no_ref(label) for label in HEADER) + "<c/>" * padding + inline_no_ref("Last")
+    return workbook_of({"Entries": bare_sheet(f"<row>{header}</row><row>{inline('A1048576', 'x')}</row>")})
+
+
+def one_cell_on_the_last_row() -> bytes:
+    """(b) A header and one cell at ``G1048576`` in a row without ``r``: a million rows between them."""
+    header = "".join(inline(f"{'ABCDEFG'[i]}1", label) for i, label in enumerate(HEADER))
+    return workbook_of({"Entries": bare_sheet(f'<row r="1">{header}</row><row>{inline("G1048576", "x")}</row>')})
+
+
+def a_million_empty_rows(count: int = 1_000_000) -> bytes:
+    """(c) A header and then ``count`` empty ``<row>`` elements."""
+    rows = header_row_xml() + "".join(f'<row r="{n}"/>' for n in range(2, count + 2))
+    return workbook_of({"Entries": bare_sheet(rows)})
+
+
+def sheets_sharing_strings(sheets: int = 20, strings: int = 276_000) -> bytes:
+    """(d) ``sheets`` small sheets whose header and rows index into one large shared strings part."""
+    sst = (
+        f'<sst xmlns="{MAIN_NS}" count="{strings}" uniqueCount="{strings}">'
+        + "".join(f"<si><t>s{n}</t></si>" for n in range(strings))
+        + "</sst>"
+    ).encode()
+    letters = "ABCDEFG"
+
+    def row(number: int, first: int) -> str:
+        return f'<row r="{number}">' + "".join(f'<c r="{letters[i]}{number}" t="s"><v>{first + i}</v></c>' for i in range(7)) + "</row>"
+
+    # A formula (with its saved result) in each sheet: the openpyxl reader, which loads every shared string, reads it.
+    formula = '<row r="6"><c r="A6"><f>1+1</f><v>2</v></c></row>'
+    parts = {f"Sheet{s}": bare_sheet("".join(row(n, (s * 50 + n) * 7) for n in range(1, 6)) + formula) for s in range(1, sheets + 1)}
+    return workbook_of(parts, shared_strings=sst)
+
+
+def long_header_csv(cells: int = 10, length: int = 100_000) -> bytes:
+    """(e) A CSV whose header cells hold ``length`` characters each."""
+    return (
+        ",".join(("Hours" + "x" * length)[:length] for _ in range(cells)) + "\r\n" + ",".join("1" for _ in range(cells)) + "\r\n"
+    ).encode()
+
+
+#: name → (file name, builder), the crafted files of issue 11 in the order the issue lists them.
+CRAFTED = {
+    "a: padded header, cell on the last row": ("padded.xlsx", padded_header_to_last_row),
+    "a: padded to 310 columns (10 GB grid)": ("padded-310.xlsx", lambda: padded_header_to_last_row(302)),
+    "a: padded to 30 columns (1 GB grid)": ("padded-30.xlsx", lambda: padded_header_to_last_row(22)),
+    "b: one cell at G1048576": ("far-cell.xlsx", one_cell_on_the_last_row),
+    "c: a million empty rows": ("empty-rows.xlsx", a_million_empty_rows),
+    "d: 20 sheets, 276,000 shared strings": ("shared.xlsx", sheets_sharing_strings),
+    "e: CSV, 10 header cells of 100,000 characters": ("long-header.csv", long_header_csv),
+}

@@ -253,16 +253,19 @@ def test_a_sheet_claiming_a_single_cell_still_reads_every_row(tmp_path):
     assert result["rows"] == 10
 
 
-def test_a_stray_cell_on_excels_last_row_costs_nothing_for_the_rows_between(tmp_path):
+def test_a_stray_cell_on_excels_last_row_is_refused_below_the_blank_run_that_ends_the_table(tmp_path):
     rows = header_row_xml() + f'<row r="2">{inline("A2", "first")}</row><row r="1048576">{inline("A1048576", "last")}</row>'
-    result = read_bounded(write(tmp_path, "far.xlsx", workbook_with_sheet(rows)), memory_mb=256, cpu_seconds=10)
-    assert [number for number, _cells in result["first"]] == [2, 1048576]
+    assert rejected(tmp_path, "far.xlsx", workbook_with_sheet(rows), memory_mb=256, cpu_seconds=10) == (
+        "Row 1048576 has values below 1048573 blank rows; a run of more than 1000 blank rows ends the table at row 2. "
+        "Delete what is below the table, or the blank rows, and upload again. (file “far.xlsx”, sheet “Entries”, row 1048576)"
+    )
 
 
 def test_two_hundred_thousand_styled_empty_rows_reaching_the_last_column_stay_small(tmp_path):
     # Each row has one empty styled cell in column XFD: padding rows to that width would cost gigabytes.
-    rows = header_row_xml() + "".join(f'<row r="{n}"><c r="XFD{n}" s="1"/></row>' for n in range(2, 200_002))
-    result = read_bounded(write(tmp_path, "styled.xlsx", workbook_with_sheet(rows + f'<row r="200002">{inline("A200002", "x")}</row>')))
+    styled = "".join(f'<row r="{n}"><c r="XFD{n}" s="1"/></row>' for n in range(3, 200_003))
+    rows = header_row_xml() + f'<row r="2">{inline("A2", "x")}</row>' + styled
+    result = read_bounded(write(tmp_path, "styled.xlsx", workbook_with_sheet(rows)))
     assert result["rows"] == 1
     assert result["peak_mb"] < 256
 
@@ -351,7 +354,8 @@ def test_nul_bytes_in_a_csv_are_refused(tmp_path):
 def test_text_that_is_neither_utf8_nor_the_fallback_is_refused(tmp_path):
     content = csv_file([ROW]) + b"\x81\x8d\x8f\x90\x9d\r\n"
     assert rejected(tmp_path, "mojibake.csv", content) == (
-        "The file's text cannot be decoded; save it as CSV UTF-8 and upload again. (file “mojibake.csv”)"
+        "The file's text is neither UTF-8 nor Windows-1252: line 3 has the byte 0x81 at position 1. "
+        "Save it as CSV UTF-8 and upload again. (file “mojibake.csv”)"
     )
 
 

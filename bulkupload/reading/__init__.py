@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Protocol
 
 from django.utils.translation import gettext as _
 from openpyxl.utils import get_column_letter
@@ -25,10 +25,11 @@ from openpyxl.utils import get_column_letter
 from .. import conf
 from ..exceptions import FileRejected
 from .archive import megabytes
+from .budget import Budget
 from .cells import RowCells, cell_text
 from .sniff import CSV, XLSX, identify, sniff_format
 
-__all__ = ["CSV", "XLSX", "FileRejected", "Limits", "Table", "cell_text", "list_sheets", "open_table", "sniff_format"]
+__all__ = ["CSV", "XLSX", "Book", "FileRejected", "Limits", "Table", "cell_text", "list_sheets", "open_book", "open_table", "sniff_format"]
 
 
 def _setting(name: str):
@@ -48,6 +49,11 @@ class Limits:
     max_unpacked_part_size: int = _setting("MAX_UNPACKED_PART_SIZE")
     #: The shared strings part, which openpyxl holds in memory.
     max_shared_strings_size: int = _setting("MAX_SHARED_STRINGS_SIZE")
+    max_shared_strings: int = _setting("MAX_SHARED_STRINGS")
+    #: Every sheet's cells together (empty or not), and a table's rows × columns.
+    max_cells: int = _setting("MAX_CELLS")
+    max_blank_rows: int = _setting("MAX_BLANK_ROWS")
+    max_read_seconds: float = _setting("MAX_READ_SECONDS")
     #: Workbooks: unpacked size over packed size, for parts of at least ``ratio_checked_above`` bytes.
     max_compression_ratio: int = _setting("MAX_COMPRESSION_RATIO")
     ratio_checked_above: int = _setting("COMPRESSION_RATIO_CHECKED_ABOVE")
@@ -73,29 +79,56 @@ class Table:
     header_row: int = 1
     sheet: str | None = None
     format: str = ""
+    #: The text encoding of a CSV file ("" for a workbook).
+    encoding: str = ""
+
+
+class Book(Protocol):
+    """An opened file: its sheets (none for CSV) and a :class:`Table` of each, parsed once for all of them."""
+
+    format: str
+    #: The text encoding a CSV file was read in ("" for a workbook).
+    encoding: str
+    sheet_names: list[str]
+
+    def table(self, sheet: str | None = None, *, closing: bool = False) -> Table: ...
+
+    def value_rows(self, sheet: str | None) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def open_book(fileobj: IO[bytes], *, name: str, limits: Limits | None = None) -> Book:
+    """Open ``fileobj`` (binary, seekable) once: a workbook's extent is scanned and bounded before any reader allocates."""
+    limits = limits or Limits()
+    check_file_size(fileobj, name=name, limits=limits)
+    budget = Budget.start(limits, name=name)
+    if identify(fileobj, name=name) == XLSX:
+        from .xlsx import XlsxBook
+
+        return XlsxBook(fileobj, name=name, limits=limits, budget=budget)
+    from .text import CsvBook
+
+    return CsvBook(fileobj, name=name, limits=limits, budget=budget)
 
 
 def open_table(fileobj: IO[bytes], *, name: str, limits: Limits | None = None, sheet: str | None = None) -> Table:
     """Open ``fileobj`` (binary, seekable) as a :class:`Table`; of a workbook, ``sheet`` or else the first worksheet."""
-    limits = limits or Limits()
-    check_file_size(fileobj, name=name, limits=limits)
-    if identify(fileobj, name=name) == XLSX:
-        from .xlsx import open_xlsx
-
-        return open_xlsx(fileobj, name=name, limits=limits, sheet=sheet)
-    from .text import open_csv
-
-    return open_csv(fileobj, name=name, limits=limits)
+    book = open_book(fileobj, name=name, limits=limits)
+    try:
+        return book.table(sheet, closing=True)
+    except BaseException:
+        book.close()
+        raise
 
 
 def list_sheets(fileobj: IO[bytes], *, name: str) -> list[str]:
     """The worksheet names of a workbook, in order; ``[]`` for a CSV file."""
-    check_file_size(fileobj, name=name, limits=Limits())
-    if identify(fileobj, name=name) != XLSX:
-        return []
-    from .xlsx import sheet_names
-
-    return sheet_names(fileobj, name=name, limits=Limits())
+    book = open_book(fileobj, name=name)
+    try:
+        return list(book.sheet_names)
+    finally:
+        book.close()
 
 
 def row_texts(texts: Iterable[tuple[int, str]], *, row_number: int, limits: Limits, name: str, sheet: str | None) -> RowCells:
@@ -107,6 +140,15 @@ def row_texts(texts: Iterable[tuple[int, str]], *, row_number: int, limits: Limi
     for column, text in texts:
         if not text:
             continue
+        if "\x00" in text:
+            # Excel writes a NUL as _x0000_; no database text column can store one.
+            raise FileRejected(
+                _("The cell holds a NUL character (written _x0000_ in the file), which cannot be stored. Delete it and upload again."),
+                file=name,
+                sheet=sheet,
+                row=row_number,
+                column=get_column_letter(min(column, 16_384)),
+            )
         if column > limits.max_columns:
             raise FileRejected(
                 _("This row has a value in column %(column)s; at most %(limit)d columns are allowed.")
@@ -171,6 +213,17 @@ def find_header(
     header = [str(c) for c in header]
     while header and not header[-1]:
         header.pop()
+    for position, text in enumerate(header):
+        if len(text) > limits.max_cell_length:
+            # Before any matching: comparing a 100,000-character header with every column name costs seconds.
+            raise FileRejected(
+                _("A header cell holds %(length)d characters; at most %(limit)d are allowed.")
+                % {"length": len(text), "limit": limits.max_cell_length},
+                file=name,
+                sheet=sheet,
+                row=row_number,
+                column=get_column_letter(position + 1),
+            )
     if len(header) > limits.max_columns:
         raise FileRejected(
             _("The file has %(count)d columns; at most %(limit)d are allowed.") % {"count": len(header), "limit": limits.max_columns},
@@ -196,10 +249,22 @@ def data_rows(
     A row with values beyond the header (or, with ``strict_width``, fewer fields
     than the header: CSV) is marked invalid at that row, not refused.
     """
-    count = 0
+    count = previous = 0
     for row_number, cells in rows:
         if not any(cells):
             continue
+        if previous and row_number - previous - 1 > limits.max_blank_rows:
+            raise FileRejected(
+                _(
+                    "Row %(row)d has values below %(blank)d blank rows; a run of more than %(limit)d blank rows ends the table at row "
+                    "%(above)d. Delete what is below the table, or the blank rows, and upload again."
+                )
+                % {"row": row_number, "blank": row_number - previous - 1, "limit": limits.max_blank_rows, "above": previous},
+                file=name,
+                sheet=sheet,
+                row=row_number,
+            )
+        previous = row_number
         problem = getattr(cells, "problem", "")
         if len(cells) > width:
             beyond = [get_column_letter(i + 1) for i in range(width, len(cells)) if cells[i]]
@@ -224,6 +289,14 @@ def data_rows(
                     column=header[index] or get_column_letter(index + 1),
                 )
         count += 1
+        if count * max(width, 1) > limits.max_cells:
+            raise FileRejected(
+                _("The table has more than %(limit)s cells (rows × columns); at most that many are read. Split it into smaller files.")
+                % {"limit": f"{limits.max_cells:,}"},
+                file=name,
+                sheet=sheet,
+                row=row_number,
+            )
         if count > limits.max_rows:
             raise FileRejected(
                 _("The file has more than %(limit)d data rows. Split it into smaller files.") % {"limit": limits.max_rows},

@@ -10,6 +10,7 @@ memory and time of everything that reads the parts afterwards.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from typing import IO
 
 from django.utils.translation import gettext as _
@@ -18,6 +19,14 @@ from ..exceptions import FileRejected
 from .sniff import not_a_spreadsheet
 
 MACRO_CONTENT_TYPES = (b"macroEnabled", b"vbaProject")
+#: What Python's zipfile raises on a damaged archive or part: a bad deflate stream is ``zlib.error``, an
+#: unknown compression method ``NotImplementedError``, an encrypted part ``RuntimeError``.
+ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError, EOFError)
+DAMAGED_ERRORS = (*ARCHIVE_ERRORS, RuntimeError, OSError, ValueError)
+
+
+def damaged_message() -> str:
+    return _("This file looks like a workbook but is damaged and cannot be opened.")
 
 
 def check_archive(fileobj: IO[bytes], *, name: str, limits) -> None:
@@ -28,8 +37,8 @@ def check_archive(fileobj: IO[bytes], *, name: str, limits) -> None:
             infos = archive.infolist()
             _check_kind(archive, {info.filename for info in infos}, name=name)
             _check_sizes(infos, name=name, limits=limits)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
-        raise FileRejected(_("This file looks like a workbook but is damaged and cannot be opened."), file=name) from None
+    except DAMAGED_ERRORS:
+        raise FileRejected(damaged_message(), file=name) from None
     finally:
         fileobj.seek(0)
 

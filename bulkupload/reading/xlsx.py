@@ -10,7 +10,6 @@ without a saved result are marked at their cell, and merged cells are found.
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -25,13 +24,13 @@ from openpyxl.xml.constants import SHEET_MAIN_NS
 
 from ..exceptions import FileRejected
 from . import XLSX, Limits, Table, build_table, calamine, row_texts
-from .archive import check_archive
+from .archive import ARCHIVE_ERRORS, check_archive, damaged_message
+from .budget import Budget
 from .cells import ProblemCell, cell_text, error_cell, formula_cell
+from .extent import EXCEL_MAX_ROWS, SheetExtent, inspect_workbook
 
 SHEET_DATA_TAG = f"{{{SHEET_MAIN_NS}}}sheetData"
 MERGE_CELL_TAG = f"{{{SHEET_MAIN_NS}}}mergeCell"
-#: Excel's own limit; a row number beyond it is a damaged or hostile file.
-EXCEL_MAX_ROWS = 1_048_576
 MAX_MERGED_RANGES = 10_000
 
 
@@ -39,23 +38,65 @@ def unsafe_message() -> str:
     return _("The workbook contains XML entity declarations or external references, which are not allowed; it is refused as unsafe.")
 
 
-def open_xlsx(fileobj: IO[bytes], *, name: str, limits: Limits, sheet: str | None = None) -> Table:
-    if (table := calamine.open_plain_sheet(fileobj, name=name, limits=limits, sheet=sheet)) is not None:
-        return table  # a workbook of plain values, read by python-calamine
-    workbook = _load(fileobj, name=name, limits=limits)
-    try:
-        titles = [ws.title for ws in workbook.worksheets]
-        if sheet is not None and sheet not in titles:
-            raise FileRejected(_("The workbook has no sheet “%(sheet)s”.") % {"sheet": sheet}, file=name)
-        worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
-        rows = SheetRows(worksheet, workbook, name=name, limits=limits)
-        table = build_table(iter(rows), name=name, limits=limits, sheet=worksheet.title, format=XLSX)
-    except BaseException:
-        workbook.close()
-        raise
-    rows.header_row, rows.header_width = table.header_row, len(table.header)
-    table.rows = _checking_merged(table.rows, rows)
-    return table
+class XlsxBook:
+    """A workbook opened once: its extent scanned, then python-calamine (plain values, small grid) or openpyxl.
+
+    :meth:`table` reads one sheet; several sheets of one book share the parsed
+    workbook (shared strings, styles), so planning an upload parses it once.
+    """
+
+    format = XLSX
+    encoding = ""
+
+    def __init__(self, fileobj: IO[bytes], *, name: str, limits: Limits, budget: Budget) -> None:
+        self.fileobj, self.name, self.limits, self.budget = fileobj, name, limits, budget
+        self.extent = inspect_workbook(fileobj, name=name, limits=limits, budget=budget)
+        self._openpyxl: Any = None
+        self._calamine = calamine.plain_book(fileobj, name=name, limits=limits)
+        titles = calamine.worksheet_titles(self._calamine) if self._calamine is not None else None
+        if titles is None:
+            self._calamine = None
+            titles = [ws.title for ws in self._workbook().worksheets]
+        self.sheet_names: list[str] = titles
+
+    def _workbook(self) -> Any:
+        if self._openpyxl is None:
+            self._openpyxl = _load(self.fileobj, name=self.name, limits=self.limits, digest=self.extent.digest)
+        return self._openpyxl
+
+    def value_rows(self, sheet: str | None) -> int:
+        """How many rows of ``sheet`` (the first by default) hold a value: an exact count from the scan."""
+        extent = self.extent.by_title(sheet if sheet is not None else self.sheet_names[0])
+        return extent.value_rows if extent is not None else 0
+
+    def table(self, sheet: str | None = None, *, closing: bool = False) -> Table:
+        """``sheet`` (the first worksheet by default) as a :class:`Table`; with ``closing`` the book closes with its rows."""
+        if sheet is not None and sheet not in self.sheet_names:
+            raise FileRejected(_("The workbook has no sheet “%(sheet)s”.") % {"sheet": sheet}, file=self.name)
+        title = sheet if sheet is not None else self.sheet_names[0]
+        extent = self.extent.by_title(title)
+        if self._calamine is not None and calamine.fits(extent, self.limits):
+            rows = calamine.sheet_rows(self._calamine, title, extent, name=self.name, limits=self.limits)
+            if rows is not None:
+                return build_table(self.budget.metered(rows, sheet=title), name=self.name, limits=self.limits, sheet=title, format=XLSX)
+        workbook = self._workbook()
+        try:
+            worksheet = workbook[title]
+            reader = SheetRows(worksheet, workbook, name=self.name, limits=self.limits, extent=extent, closing=closing)
+            table = build_table(
+                self.budget.metered(iter(reader), sheet=title), name=self.name, limits=self.limits, sheet=title, format=XLSX
+            )
+        except BaseException:
+            if closing:
+                workbook.close()
+            raise
+        reader.header_row, reader.header_width = table.header_row, len(table.header)
+        table.rows = _checking_merged(table.rows, reader)
+        return table
+
+    def close(self) -> None:
+        if self._openpyxl is not None:
+            self._openpyxl.close()
 
 
 def _checking_merged(data: Iterator[tuple[int, list[str]]], rows: SheetRows) -> Iterator[tuple[int, list[str]]]:
@@ -64,21 +105,11 @@ def _checking_merged(data: Iterator[tuple[int, list[str]]], rows: SheetRows) -> 
     rows.check_merged()
 
 
-def sheet_names(fileobj: IO[bytes], *, name: str, limits: Limits) -> list[str]:
-    """The names of the workbook's worksheets (not chart sheets), in order."""
-    if (names := calamine.worksheet_names(fileobj, name=name, limits=limits)) is not None:
-        return names
-    workbook = _load(fileobj, name=name, limits=limits)
-    try:
-        return [ws.title for ws in workbook.worksheets]
-    finally:
-        workbook.close()
-
-
-def _load(fileobj: IO[bytes], *, name: str, limits: Limits):
+def _load(fileobj: IO[bytes], *, name: str, limits: Limits, digest: str = ""):
     check_archive(fileobj, name=name, limits=limits)
     try:
         reader = _Reader(fileobj, read_only=True, data_only=True, keep_links=False, keep_vba=False)
+        reader.digest = digest
         reader.read()
         workbook = reader.wb
     except MemoryError:
@@ -87,8 +118,8 @@ def _load(fileobj: IO[bytes], *, name: str, limits: Limits):
         causes = _causes(exc)
         if any(isinstance(cause, DefusedXmlException) for cause in causes):
             raise FileRejected(unsafe_message(), file=name) from None
-        if any(isinstance(cause, (zipfile.BadZipFile, EOFError)) for cause in causes):
-            raise FileRejected(_("This file looks like a workbook but is damaged and cannot be opened."), file=name) from None
+        if any(isinstance(cause, ARCHIVE_ERRORS) for cause in causes):
+            raise FileRejected(damaged_message(), file=name) from None
         raise FileRejected(_("The workbook cannot be read (%(reason)s).") % {"reason": type(causes[-1]).__name__}, file=name) from None
     if not workbook.worksheets:
         workbook.close()
@@ -108,8 +139,24 @@ class _Sheet(ReadOnlyWorksheet):
         pass
 
 
+#: The shared strings of the last workbook read, by content: planning and staging in one request parse them once.
+_strings_seen: dict[str, list] = {}
+
+
 class _Reader(ExcelReader):
     """``load_workbook(read_only=True)`` with :class:`_Sheet` for its worksheets; chart sheets as openpyxl reads them."""
+
+    digest = ""
+
+    def read_strings(self) -> None:
+        # openpyxl takes about 20 µs a shared string: 5 s for 276,000 of them, each time the workbook is opened.
+        if self.digest and self.digest in _strings_seen:
+            self.shared_strings = _strings_seen[self.digest]
+            return
+        super().read_strings()
+        if self.digest:
+            _strings_seen.clear()
+            _strings_seen[self.digest] = self.shared_strings
 
     def read_worksheets(self) -> None:
         for sheet, rel in self.parser.find_sheets():
@@ -143,6 +190,12 @@ class _CellParser(WorkSheetParser):
         return cell
 
 
+def _upcoming_row(element: Any, parser: WorkSheetParser) -> int:
+    """The number openpyxl will give this row: its ``r``, else the one after the previous row."""
+    number = element.get("r", "")
+    return int(number) if number.isdigit() else parser.row_counter + 1
+
+
 class SheetRows:
     """The sheet's rows as ``(row_number, cells)``, streamed; closes the workbook when done.
 
@@ -150,11 +203,15 @@ class SheetRows:
     :meth:`check_merged` can report merged cells over the table once the sheet has been read.
     """
 
-    def __init__(self, worksheet: Any, workbook: Any, *, name: str, limits: Limits) -> None:
+    def __init__(
+        self, worksheet: Any, workbook: Any, *, name: str, limits: Limits, extent: SheetExtent | None = None, closing: bool = True
+    ) -> None:
         self.worksheet, self.workbook, self.name, self.limits = worksheet, workbook, name, limits
+        self.extent, self.closing = extent, closing
         self.header_row: int | None = None
         self.header_width = 0
-        self.merged: list[str] = []
+        # The scan saw every merged range already; reading stops at the sheet's last value, before them.
+        self.merged: list[str] = list(extent.merged) if extent is not None else []
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         try:
@@ -165,18 +222,21 @@ class SheetRows:
             raise
         except DefusedXmlException:
             raise FileRejected(unsafe_message(), file=self.name, sheet=self.worksheet.title) from None
-        except (zipfile.BadZipFile, EOFError):  # the archive itself: a part shorter or longer than declared, a bad checksum
-            raise FileRejected(_("This file looks like a workbook but is damaged and cannot be opened."), file=self.name) from None
+        except ARCHIVE_ERRORS:  # the archive itself: a part shorter or longer than declared, a bad checksum or deflate stream
+            raise FileRejected(damaged_message(), file=self.name) from None
         except Exception:  # broken XML, bad coordinates or shared string indexes
             raise FileRejected(
                 _("The sheet is damaged and cannot be read past this point."), file=self.name, sheet=self.worksheet.title
             ) from None
         finally:
-            self.workbook.close()
+            if self.closing:
+                self.workbook.close()
 
     def _parse(self) -> Iterator[tuple[int, list[str]]]:
         ws, book = self.worksheet, self.workbook
         last = 0
+        # Past the scan's last row with a value there is nothing to read, however many rows follow.
+        stop = self.extent.last_value_row if self.extent is not None and self.extent.ordered else EXCEL_MAX_ROWS
         with ws._get_source() as source:
             parser = _CellParser(
                 source,
@@ -193,6 +253,8 @@ class SheetRows:
                         sheet_data = element
                     continue
                 if element.tag == ROW_TAG:
+                    if _upcoming_row(element, parser) > stop:
+                        return
                     row_number, cells = parser.parse_row(element)
                     element.clear()
                     if sheet_data is not None:
@@ -208,7 +270,7 @@ class SheetRows:
                     last = row_number
                     yield row_number, self._texts(row_number, cells)
                 elif element.tag == MERGE_CELL_TAG:
-                    if len(self.merged) < MAX_MERGED_RANGES:
+                    if self.extent is None and len(self.merged) < MAX_MERGED_RANGES:
                         self.merged.append(element.get("ref", ""))
                     element.clear()
 
