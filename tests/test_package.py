@@ -545,6 +545,12 @@ def test_the_wheel_alone_serves_a_new_project_through_the_whole_wizard(site):
     check_airports(site, browser)
     check_stock_prices(site, browser)
     check_penguins(site, browser)
+    # Each spec had a file above the threshold, and those (only those) went through the tasks framework.
+    tasks = "[[b.spec, b.total_rows, b.task_id != ''] for b in UploadBatch.objects.filter(status='applied')]"
+    batches = site.query(f"import json; from bulkupload.models import UploadBatch; print(json.dumps({tasks}))")
+    assert all(by_task == (rows > THRESHOLD) for _spec, rows, by_task in batches), batches
+    big = {spec for spec, rows, _by_task in batches if rows > THRESHOLD}
+    assert big == {"library-book", "adoption_app-airport", "adoption_app-stockprice", "adoption_app-penguin"}, batches
     # The wizard's state went through the database session backend.
     assert site.query("from django.contrib.sessions.models import Session; print(Session.objects.count())") >= 1
 
