@@ -6,6 +6,7 @@ uploads only among the user's own: an id that is not theirs answers 404.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 from urllib.parse import urlencode
@@ -44,6 +45,21 @@ class PageMixin(LoginRequiredMixin):
         context = super().get_context_data(**kwargs)
         context.setdefault("bulkupload_base_template", conf.get("BASE_TEMPLATE"))
         return context
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        """The view, answering the engine's refusals with its own 403 page that says why (a bare project has none)."""
+        view = super().as_view(**initkwargs)
+
+        @functools.wraps(view)
+        def explained(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                return view(request, *args, **kwargs)
+            except PermissionDenied as refusal:
+                context = {"reason": str(refusal), "bulkupload_base_template": conf.get("BASE_TEMPLATE")}
+                return render(request, "bulkupload/403.html", context, status=403)
+
+        return explained
 
 
 class SpecMixin(PageMixin):
