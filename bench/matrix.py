@@ -4,8 +4,9 @@
     .venv/bin/python bench/matrix.py --sizes 10000 --postgres postgres://postgres@127.0.0.1:5432/bu_bench
     .venv/bin/python bench/matrix.py --sizes 1000000 --kinds openpyxl csv-utf8   # the large case (MAX_ROWS raised)
 
-Kinds of file: openpyxl normal mode (shared strings, as Excel writes), openpyxl write-only (inline strings),
-xlsxwriter, a workbook with formulas (saved results) under a merged title row, and CSV in UTF-8 and cp1252.
+Kinds of file: a shared strings table as Excel writes one (xlsxwriter's default mode), openpyxl 3.1 normal and
+write-only modes (both write inline strings), xlsxwriter's constant-memory mode (inline strings), a workbook with
+formulas (saved results) under a merged title row, and CSV in UTF-8 and cp1252.
 Each case runs in a fresh process (its peak RSS is its own), ``--runs`` times (3); the table shows medians.
 The floor of a kind is python-calamine reading every value of that file (the stdlib csv module for CSV) plus
 one ``bulk_create`` of the rows; the ratios are printed beside it, from the same run.
@@ -30,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SQLITE_URL = f"sqlite:///{ROOT / 'var' / 'bench-matrix.sqlite3'}"
 FILES = ROOT / "var" / "bench" / "matrix"
-KINDS = ("openpyxl", "write-only", "xlsxwriter", "formulas", "csv-utf8", "csv-cp1252")
+KINDS = ("shared-strings", "openpyxl", "write-only", "xlsxwriter", "formulas", "csv-utf8", "csv-cp1252")
 #: Rows above the engine's default MAX_ROWS (100,000) run with the limit raised for the run, and a larger file size.
 BIG = {"MAX_ROWS": 2_000_000, "MAX_FILE_SIZE": 200 * 1024 * 1024, "MAX_UNPACKED_SIZE": 1 << 30, "MAX_UNPACKED_PART_SIZE": 1 << 30}
 
@@ -145,10 +146,11 @@ def _openpyxl(path: Path, header: list, data: list, *, write_only: bool) -> None
     book.save(path)
 
 
-def _xlsxwriter(path: Path, header: list, data: list, *, formulas: bool = False) -> None:
+def _xlsxwriter(path: Path, header: list, data: list, *, formulas: bool = False, shared: bool = False) -> None:
     import xlsxwriter
 
-    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    # constant_memory writes inline strings, row by row; without it, a shared strings table as Excel writes one.
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": not shared})
     sheet = book.add_worksheet("Entries")
     day = book.add_format({"num_format": "yyyy-mm-dd"})
     top = 0
@@ -178,6 +180,7 @@ def _csv(path: Path, header: list, data: list, *, encoding: str) -> None:
 
 
 WRITERS = {
+    "shared-strings": lambda p, h, d: _xlsxwriter(p, h, d, shared=True),
     "openpyxl": lambda p, h, d: _openpyxl(p, h, d, write_only=False),
     "write-only": lambda p, h, d: _openpyxl(p, h, d, write_only=True),
     "xlsxwriter": lambda p, h, d: _xlsxwriter(p, h, d),
