@@ -227,7 +227,8 @@ SHEETS = {
     ),
     "entities, references, CDATA and line ends": lambda: cells_sheet(
         '<row r="2"><c r="A2" t="inlineStr"><is><t xml:space="preserve"> a &amp; b &lt;c&gt; &#233;&#x4E2D; </t></is></c>'
-        '<c r="B2" t="inlineStr"><is><t><![CDATA[<raw> & text]]></t></is></c><c r="C2" t="inlineStr"><is><t>line\r\nend\rx&#13;</t></is></c>'
+        '<c r="B2" t="inlineStr"><is><t><![CDATA[<raw> & text]]></t></is></c>'
+        '<c r="C2" t="inlineStr"><is><t>line\r\nend\rx&#13;</t></is></c>'
         '<c r="D2"><v>&#53;</v></c></row>'
     ),
     "comments and processing instructions among the rows": lambda: cells_sheet(
@@ -381,7 +382,8 @@ with open(sys.argv[1], "rb") as handle:
     count, last = 0, None
     for number, cells in table.rows:
         count, last = count + 1, (number, list(cells))
-print(json.dumps({"header": table.header, "rows": count, "last": last, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"header": table.header, "rows": count, "last": last, "peak_mb": peak}))
 """
 
 
