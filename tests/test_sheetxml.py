@@ -325,7 +325,9 @@ def shared_strings_book(items: str) -> bytes:
         )
     strings = f'<sst xmlns="{MAIN_NS}">{items}</sst>'.encode()
     cells = "".join(f'<c r="{letter}2" t="s"><v>{index}</v></c>' for index, letter in enumerate("ABCDEF"))
-    sheet = sheet_xml(header_row_xml() + f'<row r="2">{cells}</row><row r="3"><c r="A3" t="s"><v>99</v></c></row>')
+    # The reference past the last string is on row 20, after row 12 has ended the search for the header.
+    last = '<row r="12"><c r="A12" t="s"><v>0</v></c></row><row r="20"><c r="A20" t="s"><v>99</v></c></row>'
+    sheet = sheet_xml(header_row_xml() + f'<row r="2">{cells}</row>{last}')
     return rezip(book, replace={"[Content_Types].xml": types, "xl/worksheets/sheet1.xml": sheet}, add={"xl/sharedStrings.xml": strings})
 
 
@@ -336,6 +338,12 @@ def test_shared_strings_plain_rich_phonetic_and_escaped_read_as_openpyxl_does():
             "<si><t>kanji</t><rPh sb='0' eb='1'><t>かんじ</t></rPh></si><si><t>a_x005F_x000D_b &amp; c</t></si><si/><si><t>#REF!</t></si>"
         )
     )
+    assert found["Entries"][1] == (
+        2,
+        [("plain", ""), ("rich", ""), ("kanji", ""), ("a_x000D_b & c", ""), ("", ""), ("#REF!", found["Entries"][1][1][5][1]), ("", "")],
+        "",
+    )
+    assert found["Entries"][1][1][5][1].startswith("The cell shows the Excel error #REF!")
     assert found["Entries"][-1] == (
         "rejected",
         "The sheet is damaged and cannot be read past this point. (file “book.xlsx”, sheet “Entries”)",
