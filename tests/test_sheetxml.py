@@ -350,6 +350,26 @@ def test_shared_strings_plain_rich_phonetic_and_escaped_read_as_openpyxl_does():
     )
 
 
+@pytest.mark.parametrize(
+    "items",
+    ["<si><t>broken</si>", "<si><t>&unknown;</t></si>", "<si><t>fine</t></si><si><t>x</t></si>" * 3],
+    ids=["malformed", "undefined entity", "well formed"],
+)
+def test_a_damaged_shared_strings_part_is_named_as_the_openpyxl_reader_names_it(items):
+    assert_same(shared_strings_book(items))
+
+
+def test_entities_in_the_shared_strings_are_refused_as_unsafe():
+    content = shared_strings_book("<si><t>x</t></si>")
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        strings = archive.read("xl/sharedStrings.xml")
+    found = assert_same(rezip(content, replace={"xl/sharedStrings.xml": b'<!DOCTYPE sst [<!ENTITY e "boom">]>' + strings}))
+    assert found == {
+        "rejected": "The workbook contains XML entity declarations or external references, which are not allowed; "
+        "it is refused as unsafe. (file “book.xlsx”)"
+    }
+
+
 def test_a_doctype_is_refused_even_without_entities():
     # Stricter than defusedxml, which lets a bare DOCTYPE through: no spreadsheet program writes one.
     content = cells_sheet(f'<row r="2">{inline("A2", "x")}</row>', doctype="<!DOCTYPE worksheet>")

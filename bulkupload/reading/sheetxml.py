@@ -18,6 +18,7 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Iterator
 from typing import IO, Any
+from xml.etree.ElementTree import ParseError
 from xml.parsers import expat
 
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
@@ -26,6 +27,7 @@ from openpyxl.xml.constants import SHARED_STRINGS, SHEET_MAIN_NS
 
 from ..exceptions import FileRejected
 from . import XLSX, Limits, Table, build_table
+from .archive import check_archive
 from .sheetcells import CellBuilder, check_merged, unsafe_message
 from .sheetscan import Fallback, fast_rows
 
@@ -61,13 +63,11 @@ def _checking_merged(data: Iterator[tuple[int, list[str]]], rows: SheetRows) -> 
 
 
 class Workbook:
-    """What the sheets need from the workbook: titles and parts, shared strings part, calendar, date styles."""
+    """What the sheets need from the workbook: titles and parts, shared strings, calendar, date styles."""
 
     def __init__(self, fileobj: IO[bytes], *, name: str, limits: Limits) -> None:
-        from .xlsx import _load  # openpyxl reads the small descriptive parts, with its own words for their damage
-
         self.fileobj, self.name, self.limits = fileobj, name, limits
-        workbook = _load(fileobj, name=name, limits=limits)
+        workbook, self.strings = _load(fileobj, name=name, limits=limits)
         try:
             self.titles = [ws.title for ws in workbook.worksheets]
             self.parts = {ws.title: ws._worksheet_path for ws in workbook.worksheets}
@@ -77,28 +77,48 @@ class Workbook:
         finally:
             workbook.close()
         fileobj.seek(0)
-        self.strings_part = _shared_strings_part(fileobj)
-
-    def shared_strings(self, archive: zipfile.ZipFile) -> list[str]:
-        if self.strings_part is None or self.strings_part not in archive.namelist():
-            return []
-        collector = _StringTable(getattr(self.limits, "max_shared_strings", None), name=self.name)
-        with archive.open(self.strings_part) as source:
-            for _block in _feed(collector.parser, source):
-                pass
-        return collector.strings
 
 
-def _shared_strings_part(fileobj: IO[bytes]) -> str | None:
-    """The shared strings part as openpyxl finds it: from the content types (already parsed once by openpyxl)."""
-    from openpyxl.packaging.manifest import Manifest
-    from openpyxl.xml.functions import fromstring
+def _load(fileobj: IO[bytes], *, name: str, limits: Limits) -> tuple[Any, list[str]]:
+    """The workbook's small parts read by openpyxl, its shared strings by expat; damage reported as the openpyxl reader does."""
+    from .xlsx import _causes, _Reader
 
-    with zipfile.ZipFile(fileobj) as archive:
-        manifest = Manifest.from_tree(fromstring(archive.read("[Content_Types].xml")))
-    fileobj.seek(0)
-    part = manifest.find(SHARED_STRINGS)
-    return part.PartName[1:] if part is not None else None
+    class MetadataReader(_Reader):
+        def read_strings(self) -> None:
+            self.shared_strings = []
+            if (part := self.package.find(SHARED_STRINGS)) is not None:
+                with self.archive.open(part.PartName[1:]) as source:
+                    self.shared_strings = read_shared_strings(source, limit=getattr(limits, "max_shared_strings", None), name=name)
+
+    check_archive(fileobj, name=name, limits=limits)
+    try:
+        reader = MetadataReader(fileobj, read_only=True, data_only=True, keep_links=False, keep_vba=False)
+        reader.read()
+        workbook = reader.wb
+    except (MemoryError, FileRejected):
+        raise
+    except Exception as exc:  # openpyxl raises a dozen kinds on broken parts, and wraps some in ValueError
+        causes = _causes(exc)
+        if any(isinstance(cause, DefusedXmlException) for cause in causes):
+            raise FileRejected(unsafe_message(), file=name) from None
+        if any(isinstance(cause, (zipfile.BadZipFile, EOFError)) for cause in causes):
+            raise FileRejected(_("This file looks like a workbook but is damaged and cannot be opened."), file=name) from None
+        raise FileRejected(_("The workbook cannot be read (%(reason)s).") % {"reason": type(causes[-1]).__name__}, file=name) from None
+    if not workbook.worksheets:
+        workbook.close()
+        raise FileRejected(_("The workbook has no worksheet."), file=name)
+    return workbook, reader.shared_strings
+
+
+def read_shared_strings(source: IO[bytes], *, limit: int | None, name: str) -> list[str]:
+    """Every ``<si>``'s text, as openpyxl's ``read_string_table``; malformed XML is a ``ParseError`` as there."""
+    collector = _StringTable(limit, name=name)
+    try:
+        for _block in _feed(collector.parser, source):
+            pass
+    except expat.ExpatError as exc:
+        raise ParseError(str(exc)) from None
+    return collector.strings
 
 
 class SheetRows:
@@ -129,7 +149,7 @@ class SheetRows:
         book = self.book
         book.fileobj.seek(0)
         with zipfile.ZipFile(book.fileobj) as archive:
-            strings = book.shared_strings(archive)
+            strings = book.strings
             passed = 0
             with archive.open(book.parts[self.title]) as source:
                 try:
