@@ -19,11 +19,13 @@ from openpyxl.utils.datetime import from_excel, from_ISO8601
 
 from ..exceptions import FileRejected
 from . import Limits, row_texts
-from .cells import EXCEL_ERRORS, INVISIBLE, ProblemCell, cell_text, error_cell, formula_cell
+from .cells import EXCEL_ERRORS, INVISIBLE, ProblemCell, RowCells, cell_text, error_cell, formula_cell
 
 #: Excel's own limit; a row number beyond it is a damaged or hostile file.
 EXCEL_MAX_ROWS = 1_048_576
 DIGITS = "0123456789"
+#: Texts of numbers remembered per sheet (value and style → text); forgotten all at once past this.
+MAX_REMEMBERED_NUMBERS = 50_000
 STRIPPED = " \t\r\n" + INVISIBLE  # what cell_text strips from a text
 #: Column letters (upper case, A to ZZZ, openpyxl's range) → 1-based index; anything else goes through openpyxl.
 _COLUMNS: dict[str, int] = {}
@@ -78,6 +80,7 @@ class CellBuilder:
         self.columns = _columns()
         self.row_number = self.last = self.column = 0
         self.cells: list[tuple[int, str]] = []
+        self.numbers: dict[tuple[str, str], str] = {}
 
     def start_row(self, ref: str | None) -> None:
         if ref is None:
@@ -103,7 +106,14 @@ class CellBuilder:
                 row=row_number if row_number > 0 else None,
             )
         self.last = row_number
-        return row_number, row_texts(self.cells, row_number=row_number, limits=self.limits, name=self.name, sheet=self.sheet)
+        cells = self.cells
+        width = max([column for column, _text in cells], default=0)
+        if width > self.limits.max_columns:  # row_texts names the first column beyond the limit
+            return row_number, row_texts(cells, row_number=row_number, limits=self.limits, name=self.name, sheet=self.sheet)
+        texts = RowCells([""] * width)
+        for column, text in cells:
+            texts[column - 1] = text
+        return row_number, texts
 
     def add_cell(
         self, ref: str | None, style: str | None, kind: str | None, value: str | None, formula: str | None, inline: str | None
@@ -133,36 +143,49 @@ class CellBuilder:
         if result:
             self.cells.append((self.column, result))
 
-    def add_plain_cells(self, found: list[tuple[str, str, str, str, str, str]]) -> None:
-        """Cells as :data:`~.sheetscan.FAST_CELL` finds them: ``(ref, style, kind, formula, value, inline)``, "" where absent.
+    def add_plain_cells(self, found: list[tuple[str, str, str, str, str, str, str]]) -> None:
+        """Cells as :data:`~.sheetscan.FAST_CELL` finds them: ``(letters, row, style, kind, formula, value, inline)``.
 
-        The common cases are turned into text here, in one loop (this is the reader's hot path); dates,
-        booleans, errors and the rest go through :meth:`add_cell`. "" and absent mean the same here: an
-        absent ``<v>`` and an empty one are both no value, and the pattern admits no empty ``s``, ``t`` or ``<f>``.
+        The common cases are turned into text here, in one loop (this is the reader's hot path); booleans,
+        errors and the rest go through :meth:`add_cell`. "" stands for absent: an absent ``<v>`` and an empty
+        one are both no value, and the pattern admits no empty ``s``, ``t`` or ``<f>``. A number's text is
+        remembered by its value and style: the same dates and amounts come back row after row.
         """
-        columns, strings, out, dates = self.columns, self.strings, self.cells, self.date_styles
-        for ref, style, kind, formula, value, inline in found:
+        columns, strings, out, numbers = self.columns, self.strings, self.cells, self.numbers
+        for letters, row, style, kind, formula, value, inline in found:
             if "&" in value:
                 value = xml_text(value)
             if kind == "inlineStr":
                 text = xml_text(inline) if "&" in inline else inline
             elif not value:
                 if formula:  # no saved result
-                    self.add_cell(ref, style or None, kind or None, None, xml_text(formula), None)
+                    self.add_cell(letters + row, style or None, kind or None, None, xml_text(formula), None)
                 else:
-                    self.column = columns[ref.rstrip(DIGITS)]
+                    self.column = columns[letters]
                 continue
             elif kind == "s":
                 text = strings[int(value)]
-            elif (kind == "n" or not kind) and (int(style) if style else 0) not in dates:
-                text = cell_text(float(value)) if "." in value or "E" in value or "e" in value else str(int(value))
-            else:
-                self.add_cell(ref, style or None, kind or None, value, None, None)
+            elif kind == "n" or not kind:
+                if (text := numbers.get((value, style))) is None:
+                    text = self._number_text(value, style)
+                self.column = column = columns[letters]
+                out.append((column, text))
                 continue
-            self.column = column = columns[ref.rstrip(DIGITS)]
+            else:
+                self.add_cell(letters + row, style or None, kind or None, value, None, None)
+                continue
+            self.column = column = columns[letters]
             text = text.strip(STRIPPED)
             if text:
                 out.append((column, error_cell(text) if text in EXCEL_ERRORS else text))
+
+    def _number_text(self, value: str, style: str) -> str:
+        result = self._value("n", value, int(style) if style else 0)
+        text = result if isinstance(result, ProblemCell) else cell_text(result)
+        if len(self.numbers) >= MAX_REMEMBERED_NUMBERS:
+            self.numbers.clear()
+        self.numbers[value, style] = text
+        return text
 
     def _value(self, kind: str, text: str, style: Any) -> Any:
         if kind == "n":

@@ -28,10 +28,11 @@ from .sheetcells import CellBuilder, xml_text
 MAX_PENDING_TEXT = 8 * 1024 * 1024
 _S = r"[ \t\r\n]"
 _ATTRS = rf"((?:{_S}+[\w.:-]+{_S}*={_S}*(?:\"[^\"<&\t\r\n]*\"|'[^'<&\t\r\n]*'))*){_S}*"
-ROW = re.compile(rf"{_S}*<row{_ATTRS}(?:/>|>(.*?)</row>)", re.S)
+#: A row's start tag; its content runs to the first ``</row>`` (text and attributes cannot hold a ``<``).
+ROW_START = re.compile(rf"{_S}*<row{_ATTRS}(/?)>")
 #: A cell as every common writer spells it: ``r``, ``s``, ``t`` in that order, a plain value or inline text.
 _FAST_CELL = (
-    r'[ \t\r\n]*<c r="([A-Z]{1,3}[0-9]+)"(?: s="([0-9]+)")?(?: t="([a-zA-Z]+)")?'
+    r'[ \t\r\n]*<c r="([A-Z]{1,3})([0-9]+)"(?: s="([0-9]+)")?(?: t="([a-zA-Z]+)")?'
     r"(?:/>|>(?:<f>([^<\r]+)</f>)?(?:<v>([^<\r]*)</v>)?</c>|><is><t>([^<\r]*)</t></is></c>)"
 )
 FAST_CELL = re.compile(_FAST_CELL)
@@ -119,17 +120,27 @@ def _utf8(attributes: str) -> bool:
 def _rows(text: str, cells: CellBuilder, final: bool, rows: list[tuple[int, list[str]]]) -> tuple[str, str]:
     """The complete rows at the start of ``text`` into ``rows``; the text after them, and the state to go on in."""
     position = 0
-    match = ROW.match
+    match, find = ROW_START.match, text.find
     while (found := match(text, position)) is not None:
-        attributes, content = found.group(1), found.group(2)
-        cells.start_row(_attributes(attributes).get("r") if attributes else None)
+        attributes, closed = found.groups()
+        if closed:
+            content, after = "", found.end()
+        else:
+            close = find("</row>", found.end())
+            if close < 0:
+                break  # the row goes on in the next block
+            content, after = text[found.end() : close], close + 6
+        if attributes.startswith(' r="') and "xmlns" not in attributes:  # as every writer puts it: first
+            cells.start_row(attributes[4 : attributes.index('"', 4)])
+        else:
+            cells.start_row(_attributes(attributes).get("r") if attributes else None)
         if content:
             if FAST_CELLS.fullmatch(content):
                 cells.add_plain_cells(FAST_CELL.findall(content))
             else:
                 _cells(content, cells)
         rows.append(cells.end_row())
-        position = found.end()
+        position = after
     end = SHEET_DATA_END.match(text, position)
     if end is not None:
         return text[end.end() :], "tail"
@@ -144,7 +155,8 @@ def _cells(content: str, cells: CellBuilder) -> None:
     while True:
         found = fast(content, position)
         if found is not None:
-            ref, style, kind, formula, value, inline = found.groups()
+            letters, row, style, kind, formula, value, inline = found.groups()
+            ref = letters + row
             add(
                 ref,
                 style,
