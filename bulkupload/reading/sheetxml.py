@@ -1,12 +1,14 @@
-"""Excel workbooks (.xlsx), every one streamed through the stdlib's expat: calamine-class speed, flat memory.
+"""Excel workbooks (.xlsx), every one streamed: one reader for all, with flat memory whatever the file's length.
 
 The archive is checked first (:mod:`.archive`). The small parts that describe the
 workbook (content types, workbook, relationships, styles) are read by openpyxl as
 before, so a broken one is reported in the same words. The two large parts are
-parsed here with ``xml.parsers.expat`` (C), which refuses any DOCTYPE, entity
-declaration or external reference: the shared strings, held in a list within
-the archive's size caps, and the sheet, streamed block by block, keeping only
-the rows of the current block. The cell values, errors and messages are those of
+parsed with the stdlib's expat (C), refusing any DOCTYPE, entity declaration or
+external reference: the shared strings, held in a list within the archive's size
+caps, and the sheet, streamed block by block, keeping only the rows of the current
+block. The sheet's rows are cut out by patterns while expat checks every byte
+(:mod:`.sheetscan`); a sheet holding anything the patterns do not cover is read by
+the event parser here instead. The cell values, errors and messages are those of
 the openpyxl reader (:mod:`.xlsx`) cell for cell (``tests/test_sheetxml.py``):
 formulas give their saved result, or a "no saved result" problem; error cells are
 marked; dates follow the cell's number format and the workbook's 1900/1904
