@@ -43,8 +43,12 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|")
     for path in files:
         for candidate in CANDIDATES:
-            runs = [child(candidate, path) for _ in range(args.runs)]
-            if any(run is None for run in runs):
+            runs = []
+            for _ in range(args.runs):
+                if (run := child(candidate, path)) is None:
+                    break  # not installed, or failed: said once
+                runs.append(run)
+            if len(runs) < args.runs:
                 continue
             cpu = statistics.median(run["cpu"] for run in runs)
             rss = statistics.median(run["peak_mb"] for run in runs)
