@@ -27,6 +27,7 @@ from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
 from bulkupload.exceptions import FileRejected
 from bulkupload.reading import Limits, sheetxml, xlsx
+from bulkupload.reading.budget import Budget
 
 from .helpers import HEADER, xlsx_file
 from .hostile import declare_smaller, header_row_xml, inline, rezip, sheet_xml, workbook_with_sheet
@@ -67,9 +68,24 @@ def outcome(read_sheet, names, content: bytes) -> dict:
     return found
 
 
+def book_reader(*, streaming: bool):
+    """The upload's own entry (extent scan, budgets) with the streaming reader, or with the openpyxl reader it replaced."""
+
+    def book(fileobj, *, name: str, limits: Limits) -> xlsx.XlsxBook:
+        return xlsx.XlsxBook(fileobj, name=name, limits=limits, budget=Budget.start(limits, name=name), streaming=streaming)
+
+    def read_sheet(fileobj, *, name: str, limits: Limits, sheet: str):
+        return book(fileobj, name=name, limits=limits).table(sheet, closing=True)
+
+    def names(fileobj, *, name: str, limits: Limits) -> list[str]:
+        return book(fileobj, name=name, limits=limits).sheet_names
+
+    return read_sheet, names
+
+
 def assert_same(content: bytes) -> dict:
-    expected = outcome(xlsx.open_xlsx, xlsx.sheet_names, content)
-    actual = outcome(sheetxml.open_sheet, sheetxml.sheet_names, content)
+    expected = outcome(*book_reader(streaming=False), content)
+    actual = outcome(*book_reader(streaming=True), content)
     assert actual == expected
     return actual
 
@@ -77,7 +93,7 @@ def assert_same(content: bytes) -> dict:
 @pytest.fixture(autouse=True)
 def openpyxl_reader_only(settings):
     """The reader compared against is openpyxl's: no workbook takes the calamine path here."""
-    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "CALAMINE_MAX_ROWS": -1}
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "CALAMINE_MAX_CELLS": -1}
 
 
 def saved(book: openpyxl.Workbook) -> bytes:
@@ -311,7 +327,14 @@ SHEETS = {
 
 @pytest.mark.parametrize("build", SHEETS.values(), ids=SHEETS.keys())
 def test_every_construct_and_every_hostile_sheet_gives_the_same_values_errors_and_messages(build):
-    assert_same(build())
+    content = build()
+    if build in (SHEETS["comments and processing instructions among the rows"], SHEETS["a comment hiding a merged range"]):
+        # The byte-level extent scan the openpyxl path relies on takes markup inside an XML comment for real; the
+        # streaming reader parses the XML and reads what a person sees in Excel: row 2 holds "x", nothing is merged.
+        sheet = outcome(*book_reader(streaming=True), content)["Entries"]
+        assert sheet[1][0] == 2 and sheet[1][1][0] == ("x", "") and len(sheet) == 2
+        return
+    assert_same(content)
 
 
 def shared_strings_book(items: str) -> bytes:
@@ -402,11 +425,10 @@ _READ_ALL = r"""
 import json, resource, sys
 from django.conf import settings
 settings.configure(USE_I18N=False, BULKUPLOAD=json.loads(sys.argv[2]))
-from bulkupload.reading import Limits
-from bulkupload.reading.sheetxml import open_sheet
+from bulkupload.reading import Limits, open_table
 
 with open(sys.argv[1], "rb") as handle:
-    table = open_sheet(handle, name="million.xlsx", limits=Limits())
+    table = open_table(handle, name="million.xlsx", limits=Limits())
     count, last = 0, None
     for number, cells in table.rows:
         count, last = count + 1, (number, list(cells))
@@ -438,7 +460,8 @@ def million_row_workbook(path: Path, rows: int) -> None:
 def test_a_million_row_workbook_is_read_with_flat_memory_in_a_capped_process(tmp_path):
     path = tmp_path / "million.xlsx"
     million_row_workbook(path, 1_000_000)
-    limits = {"MAX_ROWS": 2_000_000, "MAX_FILE_SIZE": 500 << 20, "MAX_UNPACKED_SIZE": 1 << 30, "MAX_UNPACKED_PART_SIZE": 1 << 30}
+    limits = {"MAX_ROWS": 2_000_000, "MAX_CELLS": 20_000_000, "MAX_READ_SECONDS": 900}
+    limits |= {"MAX_FILE_SIZE": 500 << 20, "MAX_UNPACKED_SIZE": 1 << 30, "MAX_UNPACKED_PART_SIZE": 1 << 30}
     limits["MAX_COMPRESSION_RATIO"] = 10_000
 
     def capped() -> None:

@@ -112,6 +112,8 @@ class CellBuilder:
             return row_number, row_texts(cells, row_number=row_number, limits=self.limits, name=self.name, sheet=self.sheet)
         texts = RowCells([""] * width)
         for column, text in cells:
+            if "\x00" in text:  # row_texts names the cell holding a NUL (no database text column stores one)
+                return row_number, row_texts(cells, row_number=row_number, limits=self.limits, name=self.name, sheet=self.sheet)
             texts[column - 1] = text
         return row_number, texts
 

@@ -49,7 +49,7 @@ def open_sheet(fileobj: IO[bytes], *, name: str, limits: Limits, sheet: str | No
     rows = SheetRows(book, title)
     table = build_table(iter(rows), name=name, limits=limits, sheet=title, format=XLSX)
     rows.header_row, rows.header_width = table.header_row, len(table.header)
-    table.rows = _checking_merged(table.rows, rows)
+    table.rows = checking_merged(table.rows, rows)
     return table
 
 
@@ -58,7 +58,7 @@ def sheet_names(fileobj: IO[bytes], *, name: str, limits: Limits) -> list[str]:
     return Workbook(fileobj, name=name, limits=limits).titles
 
 
-def _checking_merged(data: Iterator[tuple[int, list[str]]], rows: SheetRows) -> Iterator[tuple[int, list[str]]]:
+def checking_merged(data: Iterator[tuple[int, list[str]]], rows: SheetRows) -> Iterator[tuple[int, list[str]]]:
     # Merged ranges come after the rows in the sheet's XML: known only once every row has been read.
     yield from data
     check_merged(rows.merged, header_row=rows.header_row, header_width=rows.header_width, name=rows.book.name, sheet=rows.title)

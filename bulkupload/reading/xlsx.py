@@ -23,7 +23,7 @@ from openpyxl.worksheet._reader import FORMULA_TAG, ROW_TAG, WorkSheetParser
 from openpyxl.xml.constants import SHEET_MAIN_NS
 
 from ..exceptions import FileRejected
-from . import XLSX, Limits, Table, build_table, calamine, row_texts
+from . import XLSX, Limits, Table, build_table, calamine, row_texts, sheetxml
 from .archive import ARCHIVE_ERRORS, check_archive, damaged_message
 from .budget import Budget
 from .cells import ProblemCell, cell_text, error_cell, formula_cell
@@ -48,10 +48,16 @@ class XlsxBook:
     format = XLSX
     encoding = ""
 
-    def __init__(self, fileobj: IO[bytes], *, name: str, limits: Limits, budget: Budget) -> None:
+    def __init__(self, fileobj: IO[bytes], *, name: str, limits: Limits, budget: Budget, streaming: bool = True) -> None:
         self.fileobj, self.name, self.limits, self.budget = fileobj, name, limits, budget
         self.extent = inspect_workbook(fileobj, name=name, limits=limits, budget=budget)
         self._openpyxl: Any = None
+        # Bounded by the scan above, every sheet streams through one reader (expat-checked XML, openpyxl's cell rules);
+        # ``streaming=False`` keeps the calamine/openpyxl readers it is proven equal to (tests/test_sheetxml.py).
+        self._stream = sheetxml.Workbook(fileobj, name=name, limits=limits) if streaming else None
+        if self._stream is not None:
+            self._calamine, self.sheet_names = None, self._stream.titles
+            return
         self._calamine = calamine.plain_book(fileobj, name=name, limits=limits)
         titles = calamine.worksheet_titles(self._calamine) if self._calamine is not None else None
         if titles is None:
@@ -74,6 +80,13 @@ class XlsxBook:
         if sheet is not None and sheet not in self.sheet_names:
             raise FileRejected(_("The workbook has no sheet “%(sheet)s”.") % {"sheet": sheet}, file=self.name)
         title = sheet if sheet is not None else self.sheet_names[0]
+        if self._stream is not None:
+            stream = sheetxml.SheetRows(self._stream, title)
+            rows = self.budget.metered(iter(stream), sheet=title)
+            table = build_table(rows, name=self.name, limits=self.limits, sheet=title, format=XLSX)
+            stream.header_row, stream.header_width = table.header_row, len(table.header)
+            table.rows = sheetxml.checking_merged(table.rows, stream)
+            return table
         extent = self.extent.by_title(title)
         if self._calamine is not None and calamine.fits(extent, self.limits):
             rows = calamine.sheet_rows(self._calamine, title, extent, name=self.name, limits=self.limits)
