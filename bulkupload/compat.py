@@ -12,12 +12,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 try:  # Django 6.0 and later
     from django.tasks import default_task_backend, task, task_backends
+    from django.tasks.backends.immediate import ImmediateBackend
 
     #: Where the framework's own backends live, for hosts and tests naming one in ``TASKS``.
     BACKENDS_MODULE = "django.tasks.backends"
 except ImportError:  # Django 5.2: the backport, same API under another name
     try:
         from django_tasks import default_task_backend, task, task_backends
+        from django_tasks.backends.immediate import ImmediateBackend
     except ImportError as exc:
         raise ImproperlyConfigured(
             "bulkupload runs its background work with django.tasks (Django 6.0 and later); on Django 5.2 it needs "
@@ -30,7 +32,7 @@ except ImportError:  # Django 5.2: the backport, same API under another name
 
     BACKENDS_MODULE = "django_tasks.backends"
 
-__all__ = ["BACKENDS_MODULE", "backend_path", "default_task_backend", "task", "task_backends"]
+__all__ = ["BACKENDS_MODULE", "ImmediateBackend", "backend_path", "default_task_backend", "task", "task_backends"]
 
 
 def backend_path(name: str) -> str:

@@ -44,11 +44,10 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections
-from django.tasks import task_backends
-from django.tasks.backends.immediate import ImmediateBackend
 from django.utils import timezone
 
 from . import conf
+from .compat import ImmediateBackend, task_backends
 from .models import UploadBatch, WebhookDelivery
 
 logger = logging.getLogger(__name__)
