@@ -12,7 +12,6 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Exists, F, Func, JSONField, OuterRef, QuerySet, Value
-from django.db.models.fields.json import KT
 from django.utils.translation import gettext as _
 
 from . import progress, services
@@ -115,7 +114,7 @@ class JSONSet(Func):
     def as_sql(self, compiler, connection, **extra: Any):
         cells, cells_params = compiler.compile(self.source_expressions[0])
         text, text_params = compiler.compile(self.source_expressions[1])
-        path = '$."%s"' % self.key.replace('"', "")
+        path = '$."{}"'.format(self.key.replace('"', ""))
         if connection.vendor == "postgresql":
             return f"jsonb_set({cells}, ARRAY[%s]::text[], to_jsonb(({text})::text))", [*cells_params, self.key, *text_params]
         # SQLite and MySQL: json_set with a JSON path.
@@ -124,7 +123,7 @@ class JSONSet(Func):
 
 def replace_targets(batch: UploadBatch, *, column: str, find: str, scope: str) -> QuerySet[UploadRow]:
     """The rows a replace of ``find`` in ``column`` changes: the cell holds exactly ``find`` (surrounding spaces aside)."""
-    rows = batch.rows.exclude(status=Status.EXCLUDED).annotate(_cell=KT(f"values__{column}")).filter(_cell=find.strip())
+    rows = batch.rows.exclude(status=Status.EXCLUDED).filter(**{f"values__{column}": find.strip()})
     return rows.filter(status=Status.INVALID) if scope == SCOPE_INVALID else rows
 
 

@@ -8,6 +8,7 @@ upload or row that is not the user's answers 404.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 from urllib.parse import urlencode
 
@@ -43,10 +44,9 @@ def posted_edits(formset, spec: UploadSpec, data: QueryDict) -> tuple[dict, dict
         shown = {c.key: data[f"{form.prefix}-{c.key}{SEEN_SUFFIX}"] for c in spec.columns if f"{form.prefix}-{c.key}{SEEN_SUFFIX}" in data}
         if shown:
             seen[row_id] = shown
-        try:
+        # An older page without versions: its cells are compared with the stored ones.
+        with contextlib.suppress(KeyError, ValueError):
             versions[row_id] = int(data[f"{form.prefix}-version"])
-        except (KeyError, ValueError):
-            pass  # an older page without versions: its cells are compared with the stored ones
     return edits, seen, versions
 
 
@@ -104,7 +104,8 @@ class FixRowsView(SpecMixin, View):
         if result and result.saved:
             messages.success(
                 request,
-                _("Saved %(count)d row(s). %(invalid)d invalid row(s) left.") % {"count": len(result.saved), "invalid": result.batch.invalid_count},
+                _("Saved %(count)d row(s). %(invalid)d invalid row(s) left.")
+                % {"count": len(result.saved), "invalid": result.batch.invalid_count},
             )
         elif action == "save":
             messages.info(request, _("Nothing was changed."))
@@ -132,7 +133,9 @@ class FixRowsView(SpecMixin, View):
             return HttpResponseRedirect(f"{url}?{urlencode(query)}")
         if action == "duplicates":
             count = fixing.resolve_duplicates(batch, keep=request.POST.get("keep", ""))
-            messages.success(request, ngettext("%(count)d duplicate row excluded.", "%(count)d duplicate rows excluded.", count) % {"count": count})
+            messages.success(
+                request, ngettext("%(count)d duplicate row excluded.", "%(count)d duplicate rows excluded.", count) % {"count": count}
+            )
         elif action in ("exclude", "include"):
             row = self.posted_row(batch, request.POST.get(action))
             if action == "exclude":
@@ -175,12 +178,16 @@ class CellSaveView(SpecMixin, View):
             return JsonResponse({"message": str(exc)}, status=409)
         row.refresh_from_db()
         if result.stale:
-            return JsonResponse({"state": "stale", "message": stale_message(self.spec, result.stale), **row_state(self.spec, row, result.batch)}, status=409)
+            return JsonResponse(
+                {"state": "stale", "message": stale_message(self.spec, result.stale), **row_state(self.spec, row, result.batch)}, status=409
+            )
         if result.saved:
             message = _("Row %(row)d saved: %(status)s.") % {"row": row.row_number, "status": row.get_status_display()}
         else:
             message = _("Row %(row)d: nothing changed.") % {"row": row.row_number}
-        return JsonResponse({"state": "saved" if result.saved else "unchanged", "message": message, **row_state(self.spec, row, result.batch)})
+        return JsonResponse(
+            {"state": "saved" if result.saved else "unchanged", "message": message, **row_state(self.spec, row, result.batch)}
+        )
 
 
 def row_state(spec: UploadSpec, row: UploadRow, batch: UploadBatch) -> dict[str, Any]:
@@ -216,7 +223,12 @@ class ReplaceView(SpecMixin, TemplateView):
         column = data.get("column", "")
         fixing.check_column(self.spec, column)
         scope = data.get("scope", fixing.SCOPE_ALL)
-        return {"column": column, "find": data.get("find", ""), "with": data.get("with", ""), "scope": scope if scope == fixing.SCOPE_INVALID else fixing.SCOPE_ALL}
+        return {
+            "column": column,
+            "find": data.get("find", ""),
+            "with": data.get("with", ""),
+            "scope": scope if scope == fixing.SCOPE_INVALID else fixing.SCOPE_ALL,
+        }
 
     def get_batch(self) -> UploadBatch:
         return selectors.batch_for_user_or_404(self.request.user, self.kwargs["upload_id"], spec=self.spec)
@@ -239,7 +251,9 @@ class ReplaceView(SpecMixin, TemplateView):
         back = wizard_url(batch, "preview")
         try:
             params = self.params(request.POST)
-            count = fixing.replace_values(batch, column=params["column"], find=params["find"], replace=params["with"], scope=params["scope"])
+            count = fixing.replace_values(
+                batch, column=params["column"], find=params["find"], replace=params["with"], scope=params["scope"]
+            )
         except BatchNotReady as exc:
             messages.error(request, _("Nothing was replaced: %(reason)s") % {"reason": exc})
             return redirect(back)
