@@ -116,17 +116,22 @@ class FixRowsView(SpecMixin, View):
             return HttpResponseRedirect(back)
 
     def action(self, request: HttpRequest) -> str:
-        """The pressed button: "save", a step, "replace", "duplicates", "exclude" or "include"."""
+        """The pressed button: "save", a step, "jump", "replace", "duplicates", "exclude" or "include"."""
         for name in ("exclude", "include"):
             if name in request.POST:
                 return name
         then = request.POST.get("then", "")
+        if then in ("", "jump") and request.POST.get("row", "").strip():
+            return "jump"  # Enter in "Go to row" presses the form's first button
         return then if then in (*NEXT_STEPS, "replace", "duplicates") else "save"
 
     def follow(self, request: HttpRequest, batch: UploadBatch, action: str, back: str) -> HttpResponse:
         """Once the edits are saved: go where the button leads."""
         if action in NEXT_STEPS:
             return HttpResponseRedirect(self.get_step_url(batch, action))
+        if action == "jump":
+            # The preview's own "go to row" (a GET) finds the row's page, or says there is none.
+            return HttpResponseRedirect(self.get_back_url(batch, status=request.POST.get("status"), row=request.POST["row"].strip()[:20]))
         if action == "replace":
             query = {key: request.POST.get(f"replace-{key}", "") for key in ("column", "find", "with", "scope")}
             url = reverse("bulkupload:replace", kwargs={"spec": self.spec.slug, "upload_id": batch.pk})

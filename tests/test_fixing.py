@@ -288,3 +288,12 @@ def test_a_replace_over_10000_rows_is_one_update_and_a_fixed_number_of_queries(d
 
 #: Measured on SQLite and PostgreSQL alike; a query per row would add 10,000.
 REPLACE_QUERIES = 43
+
+
+def test_go_to_row_saves_the_pending_edit_and_lands_on_the_row(alice, six_invalid):
+    wizard = six_invalid
+    fields = page_fields(wizard.preview())
+    fields[field_for(fields, row(wizard, 6), "hours")] = "1"
+    response = alice.post(fix_url(wizard), {**fields, "row": "5", "then": "jump"}, follow=True)
+    assert response.redirect_chain[-1][0].endswith("#row-5")
+    assert row(wizard, 6).values["hours"] == "1"
