@@ -41,7 +41,8 @@ class StaleRow:
 
 @dataclass
 class EditResult:
-    """What :func:`save_edits` did: the row numbers it wrote, and the rows it refused as stale."""
+    """What :func:`save_edits` did: the rows whose changes are now stored (written now, or by an earlier save of the
+    same change, such as the page's script), and the rows it refused as stale."""
 
     batch: UploadBatch
     saved: list[int] = field(default_factory=list)
@@ -76,9 +77,12 @@ def save_edits(
         for row in rows:
             shown = {**row.values, **{k: v for k, v in seen.get(row.pk, {}).items() if k in keys}}
             changed = {k: str(v).strip() for k, v in edits[row.pk].items() if k in keys and str(v).strip() != _text(shown.get(k)).strip()}
+            if not changed:
+                continue
             # A cell already holding the new value was saved before (by the page's script as the user left it).
             pending = {k: v for k, v in changed.items() if _text(row.values.get(k)) != v}
             if not pending:
+                result.saved.append(row.row_number)  # saved already, not written again
                 continue
             at = versions.get(row.pk)
             if at is not None and at != row.version and any(_text(row.values.get(k)) != _text(shown.get(k)) for k in pending):

@@ -33,9 +33,10 @@ NEXT_STEPS = ("confirm", "upload", "columns")
 SEEN_SUFFIX = preview.SEEN_SUFFIX
 
 
-def posted_edits(formset, spec: UploadSpec, data: QueryDict) -> tuple[dict, dict, dict]:
-    """Row id → posted cells, → the cells as the page showed them, → the version the page showed; from a valid formset."""
-    edits, seen, versions = {}, {}, {}
+def posted_edits(formset, spec: UploadSpec, data: QueryDict) -> tuple[dict, dict, dict, set]:
+    """Row id → posted cells, → the cells as the page showed them, → the version the page showed; and the ids of rows
+    the page's script saved already (marked ``-autosaved``); from a valid formset."""
+    edits, seen, versions, autosaved = {}, {}, {}, set()
     for form in formset.forms:
         row_id = form.cleaned_data.get("row")
         if row_id is None:
@@ -44,10 +45,12 @@ def posted_edits(formset, spec: UploadSpec, data: QueryDict) -> tuple[dict, dict
         shown = {c.key: data[f"{form.prefix}-{c.key}{SEEN_SUFFIX}"] for c in spec.columns if f"{form.prefix}-{c.key}{SEEN_SUFFIX}" in data}
         if shown:
             seen[row_id] = shown
+        if data.get(f"{form.prefix}-autosaved"):
+            autosaved.add(row_id)
         # An older page without versions: its cells are compared with the stored ones.
         with contextlib.suppress(KeyError, ValueError):
             versions[row_id] = int(data[f"{form.prefix}-version"])
-    return edits, seen, versions
+    return edits, seen, versions, autosaved
 
 
 def stale_message(spec: UploadSpec, stale: list[fixing.StaleRow]) -> str:
@@ -86,7 +89,7 @@ class FixRowsView(SpecMixin, View):
             errors = "; ".join(str(e) for e in formset.non_form_errors()) or _("check the highlighted cells.")
             messages.error(request, _("The fixes could not be saved: %(errors)s") % {"errors": errors})
             return HttpResponseRedirect(back)
-        edits, seen, versions = posted_edits(formset, self.spec, request.POST)
+        edits, seen, versions, autosaved = posted_edits(formset, self.spec, request.POST)
         try:
             # The service locks the upload and checks that it is still ready: a confirm may have won the race.
             result = fixing.save_edits(batch, edits=edits, seen=seen, versions=versions) if edits else None
@@ -101,11 +104,12 @@ class FixRowsView(SpecMixin, View):
             messages.error(request, stale_message(self.spec, result.stale))
             return HttpResponseRedirect(back)
         action = self.action(request)
-        if result and result.saved:
+        # Rows saved now, and rows the page's script saved as the user left their cells: all of the user's saves.
+        saved = set(result.saved if result else []) | set(batch.rows.filter(pk__in=autosaved).values_list("row_number", flat=True))
+        if saved:
+            invalid = result.batch.invalid_count if result else UploadBatch.objects.get(pk=batch.pk).invalid_count
             messages.success(
-                request,
-                _("Saved %(count)d row(s). %(invalid)d invalid row(s) left.")
-                % {"count": len(result.saved), "invalid": result.batch.invalid_count},
+                request, _("Saved %(count)d row(s). %(invalid)d invalid row(s) left.") % {"count": len(saved), "invalid": invalid}
             )
         elif action == "save":
             messages.info(request, _("Nothing was changed."))

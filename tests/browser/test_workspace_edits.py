@@ -70,7 +70,7 @@ def test_a_cell_is_saved_and_checked_as_the_user_leaves_it(page, steps, week, tm
     expect(hours).to_have_attribute("aria-invalid", "true")
     type_into(page, hours, "5")
     page.keyboard.press("Tab")
-    expect(page.get_by_role("status").filter(has_text="Row 3 saved: New.")).to_be_visible()
+    expect(page.locator("#cell-status")).to_have_text("Row 3 saved: New.")
     expect(page.locator("#row-3 [data-role=badge]")).to_have_text("New")
     expect(hours).not_to_have_attribute("aria-invalid", "true")
     expect(page.locator('[data-count="invalid"]')).to_have_text("2")
@@ -117,7 +117,7 @@ def test_two_tabs_editing_one_row_keep_both_edits_or_tell_the_second(page, steps
     expect(page.locator("#row-2 [data-role=badge]")).to_have_text("New")
     type_into(second, second.get_by_label("Note, row 2"), "from tab B")
     second.keyboard.press("Tab")
-    expect(second.get_by_role("status").filter(has_text="Row 2 saved")).to_be_visible()
+    expect(second.locator("#cell-status")).to_contain_text("Row 2 saved")
     assert (cell(batch, 2, "hours"), cell(batch, 2, "note")) == ("6", "from tab B")
     # Both tabs now change the same cell: the second is told, and shown what the row holds now.
     type_into(page, page.get_by_label("Hours, row 3"), "7")

@@ -6,6 +6,10 @@
   if (!form || !form.dataset.cellUrl || !window.fetch) return;
   var live = document.getElementById("cell-status");
   var token = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  // Saves in flight, and a button pressed meanwhile: it is pressed again once they end, so the form's own
+  // save never races the script's (and counts the cell the script saved).
+  var pending = 0;
+  var queued = null;
   Array.prototype.forEach.call(form.querySelectorAll("[data-js-only]"), function (el) { el.hidden = false; });
 
   function announce(text) {
@@ -28,14 +32,24 @@
       rowErrors.appendChild(p);
     });
     var version = tr.querySelector("[data-role=version]");
-    if (version) version.value = row.version;
+    if (version) {
+      version.value = row.version;
+      if (!replaceValues && !tr.querySelector("[data-role=autosaved]")) {
+        // Tells the form's next save that this row was saved here, so its message counts it.
+        var mark = document.createElement("input");
+        mark.type = "hidden";
+        mark.name = version.name.replace(/-version$/, "-autosaved");
+        mark.value = "1";
+        mark.dataset.role = "autosaved";
+        version.after(mark);
+      }
+    }
     Array.prototype.forEach.call(tr.querySelectorAll("input.cell-input"), function (input) {
       var key = input.dataset.key;
       var errors = row.errors[key] || [];
       var cell = input.closest("td");
-      var seen = cell.querySelector("[data-role=seen]");
-      // What the page now shows is what is stored: later saves compare with it.
-      seen.value = row.values[key];
+      // What is stored now is what later saves compare with (a stale row also shows it in its boxes).
+      cell.querySelector("[data-role=seen]").value = row.values[key];
       if (replaceValues) input.value = row.values[key];
       document.getElementById(input.id + "_err").textContent = errors.join(" ");
       cell.classList.toggle("has-error", errors.length > 0);
@@ -61,6 +75,7 @@
     body.append("value", input.value);
     body.append("seen", seen.value);
     tr.setAttribute("aria-busy", "true");
+    pending += 1;
     fetch(form.dataset.cellUrl, {
       method: "POST",
       body: body,
@@ -74,14 +89,29 @@
       .then(function (result) {
         tr.removeAttribute("aria-busy");
         var data = result.data;
-        if (data.row) redraw(tr, data.row, data.counts, data.state === "stale");
+        if (data.row && data.state !== "unchanged") redraw(tr, data.row, data.counts, data.state === "stale");
         announce(data.message || "");
       })
       .catch(function () {
         tr.removeAttribute("aria-busy");
         announce(form.dataset.failed || "");
+      })
+      .then(function () {
+        pending -= 1;
+        if (pending === 0 && queued) {
+          var press = queued;
+          queued = null;
+          form.requestSubmit(press.submitter || undefined);
+        }
       });
   }
+
+  form.addEventListener("submit", function (event) {
+    if (pending > 0) {
+      event.preventDefault();
+      queued = { submitter: event.submitter };
+    }
+  });
 
   form.addEventListener("change", function (event) {
     if (event.target.matches("input.cell-input")) save(event.target);
