@@ -80,7 +80,7 @@ def apply_batch(
             changed_count=0,
         )
         counts = RowWriter(batch, spec, scope, overwrite=overwrite, on_changed=on_changed).run()
-        skipped = batch.rows.filter(status=Status.INVALID).update(outcome=Outcome.SKIPPED)
+        skipped = batch.rows.filter(status__in=[Status.INVALID, Status.EXCLUDED]).update(outcome=Outcome.SKIPPED)
         services.save_fields(
             batch,
             applied,
@@ -119,7 +119,7 @@ class RowWriter:
         said what to do with them; the caller's transaction then writes nothing.
         """
         created_so_far, analyzed = 0, False
-        for chunk in services._chunks(self.batch.rows.exclude(status=Status.INVALID), "data", "target_pk", "seen"):
+        for chunk in services._chunks(self.batch.rows.exclude(status__in=[Status.INVALID, Status.EXCLUDED]), "data", "target_pk", "seen"):
             values_of_rows = [decode_values(self.model, data) for _row_id, data, _pk, _seen in chunk]
             keys = [self.spec.key_of(values) for values in values_of_rows]
             existing = current_records(self.spec, self.scope, keys)

@@ -152,6 +152,8 @@ class UploadRow(models.Model):
         UPDATE = "update", _("Update")
         UNCHANGED = "unchanged", _("Unchanged")
         INVALID = "invalid", _("Invalid")
+        #: Left out by the user: neither applied nor counted invalid (validation and file rules pass it by).
+        EXCLUDED = "excluded", _("Excluded")
 
     class Outcome(models.TextChoices):
         PENDING = "", _("Not applied")

@@ -32,9 +32,53 @@ def filtered_rows(batch: UploadBatch, status: str) -> QuerySet[UploadRow]:
 
 
 def filter_links(batch: UploadBatch, current: str) -> list[dict[str, Any]]:
-    """The filter links with their row counts, for the template."""
+    """The filter links with their row counts, for the template ("Excluded" only when rows are excluded)."""
     counts = {"": batch.total_rows, "invalid": batch.invalid_count, "update": batch.update_count, "new": batch.new_count}
-    return [{"value": value, "label": label, "count": counts[value], "current": value == current} for value, label in FILTERS]
+    filters = list(FILTERS)
+    if excluded := excluded_count(batch):
+        counts["excluded"] = excluded
+        filters.append(("excluded", _("Excluded")))
+    return [{"value": value, "label": label, "count": counts[value], "current": value == current} for value, label in filters]
+
+
+def excluded_count(batch: UploadBatch) -> int:
+    """Rows the user excluded: the rows counted under no status (no query)."""
+    return max(batch.total_rows - batch.valid_count - batch.invalid_count, 0)
+
+
+#: "Keep the first / last / neither" of rows sharing a key.
+KEEP_CHOICES = (("first", _("Keep the first")), ("last", _("Keep the last")), ("neither", _("Keep neither")))
+SEEN_SUFFIX = "__seen"
+
+
+def display_row(spec: UploadSpec, row: UploadRow, fix_form: Any) -> dict[str, Any]:
+    """One row as the preview's table shows it: cells in the active locale, and for an invalid row its edit boxes.
+
+    An edit box comes with the cell as shown (``seen_name``): saving compares with it, so only
+    changed cells are written, and a row saved elsewhere meanwhile keeps the other edit.
+    """
+    errors = row.all_errors()
+    typed = typed_values(spec, row)
+    cells = [
+        {
+            "column": column,
+            "value": localized(row.values.get(column.key, ""), typed.get(column.key)),
+            "old": localized_old(row.changes[column.key], typed.get(column.key)) if column.key in row.changes else None,
+            "errors": errors.get(column.key, []),
+            "field": fix_form[column.key] if fix_form is not None else None,
+            "seen": row.values.get(column.key, ""),
+            "seen_name": f"{fix_form.prefix}-{column.key}{SEEN_SUFFIX}" if fix_form is not None else "",
+        }
+        for column in spec.columns
+    ]
+    return {
+        "row": row,
+        "cells": cells,
+        "row_errors": errors.get("__all__", []),
+        "fix_form": fix_form,
+        "version_name": f"{fix_form.prefix}-version" if fix_form is not None else "",
+        "excluded": row.status == UploadRow.Status.EXCLUDED,
+    }
 
 
 def jump_target(batch: UploadBatch, query: Mapping[str, str]) -> tuple[dict[str, Any], int | None]:

@@ -321,7 +321,7 @@ def _revalidate(batch: UploadBatch, row_ids: list[int] | None) -> None:
     """The work of :func:`validate_batch`, inside the caller's transaction and under its lock of the batch."""
     spec, scope = batch_scope(batch)
     validator = RowValidator(spec, scope)
-    rows = batch.rows.all()
+    rows = batch.rows.exclude(status=Status.EXCLUDED)  # a row the user excluded stays excluded
     if row_ids is not None:
         rows = rows.filter(pk__in=row_ids)
     for chunk in _chunks(rows, "values"):
@@ -366,7 +366,7 @@ def _finish_validation(batch: UploadBatch, spec: UploadSpec, scope: Any, *, allo
 
 
 def _apply_file_rules(batch: UploadBatch, spec: UploadSpec, scope: Any) -> None:
-    rows = batch.rows.all()
+    rows = batch.rows.exclude(status=Status.EXCLUDED)  # an excluded row is no duplicate and breaks no file rule
     rows.filter(has_file_errors=True).update(file_errors={}, has_file_errors=False, status=F("match"))
     found: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     valid = rows.exclude(match=Status.INVALID)

@@ -12,6 +12,8 @@ urlpatterns = [
     path("<slug:spec>/template.xlsx", views.TemplateDownloadView.as_view(), name="template"),
     path("<slug:spec>/new/", views.StartView.as_view(), name="start"),
     path("<slug:spec>/<uuid:upload_id>/fix/", views.FixRowsView.as_view(), name="fix"),
+    path("<slug:spec>/<uuid:upload_id>/fix/cell/", views.CellSaveView.as_view(), name="fix_cell"),
+    path("<slug:spec>/<uuid:upload_id>/fix/replace/", views.ReplaceView.as_view(), name="replace"),
     path("<slug:spec>/<uuid:upload_id>/errors.xlsx", views.ErrorReportView.as_view(), name="error_report"),
     path("<slug:spec>/<uuid:upload_id>/<str:step>/", views.UploadWizard.as_view(url_name="bulkupload:wizard"), name="wizard"),
 ]

@@ -17,7 +17,7 @@ from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import DatabaseError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
@@ -28,7 +28,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.generic import TemplateView
 from formtools.wizard.views import NamedUrlSessionWizardView, WizardView
 
-from . import background, conf, limits, preview, progress, selectors, services, workbook
+from . import background, conf, fixing, limits, preview, progress, selectors, services, workbook
 from .exceptions import BatchNotReady, ChangedSincePreview, LimitReached, RollbackConflict
 from .forms import ColumnsForm, ConfirmForm, PreviewForm, RowFixFormSet, UploadForm
 from .models import UploadBatch, UploadRow
@@ -281,10 +281,11 @@ class UploadWizard(PageMixin, NamedUrlSessionWizardView):
 
 
 def preview_context(request: HttpRequest, spec: UploadSpec, batch: UploadBatch, formset=None) -> dict[str, Any]:
-    """The page of rows the preview shows, with a fix form for each invalid row on it."""
+    """The page of rows the preview shows, with a fix form (and the version and cells it shows) for each invalid row on it."""
     status = preview.status_filter(request.GET)
     rows = preview.filtered_rows(batch, status)
-    paginator = CountedPaginator(rows.order_by("row_number"), conf.get("PREVIEW_PAGE_SIZE"), count=status_count(batch, status))
+    count = preview.excluded_count(batch) if status == UploadRow.Status.EXCLUDED else status_count(batch, status)
+    paginator = CountedPaginator(rows.order_by("row_number"), conf.get("PREVIEW_PAGE_SIZE"), count=count)
     page = paginator.get_page(request.GET.get("page"))
     page_rows = list(page.object_list)
     invalid = [row for row in page_rows if row.status == UploadRow.Status.INVALID]
@@ -295,22 +296,8 @@ def preview_context(request: HttpRequest, spec: UploadSpec, batch: UploadBatch, 
             initial=[{"row": row.pk, **{c.key: row.values.get(c.key, "") for c in spec.columns}} for row in invalid],
         )
     forms_by_row = {form.initial["row"]: form for form in formset.forms}
-    display = []
-    for row in page_rows:
-        errors = row.all_errors()
-        fix_form = forms_by_row.get(row.pk)
-        typed = preview.typed_values(spec, row)
-        cells = [
-            {
-                "column": column,
-                "value": preview.localized(row.values.get(column.key, ""), typed.get(column.key)),
-                "old": preview.localized_old(row.changes[column.key], typed.get(column.key)) if column.key in row.changes else None,
-                "errors": errors.get(column.key, []),
-                "field": fix_form[column.key] if fix_form is not None else None,
-            }
-            for column in spec.columns
-        ]
-        display.append({"row": row, "cells": cells, "row_errors": errors.get("__all__", []), "fix_form": fix_form})
+    display = [preview.display_row(spec, row, forms_by_row.get(row.pk)) for row in page_rows]
+    urls = {"spec": spec.slug, "upload_id": batch.pk}
     return {
         "rows": display,
         "page_obj": page,
@@ -319,8 +306,11 @@ def preview_context(request: HttpRequest, spec: UploadSpec, batch: UploadBatch, 
         "status_choices": UploadRow.Status.choices,
         "filter_links": preview.filter_links(batch, status),
         "target_row": request.GET.get("target", ""),
-        "error_report_url": reverse("bulkupload:error_report", kwargs={"spec": spec.slug, "upload_id": batch.pk}),
-        "fix_url": reverse("bulkupload:fix", kwargs={"spec": spec.slug, "upload_id": batch.pk}),
+        "error_report_url": reverse("bulkupload:error_report", kwargs=urls),
+        "fix_url": reverse("bulkupload:fix", kwargs=urls),
+        "cell_url": reverse("bulkupload:fix_cell", kwargs=urls),
+        "has_duplicates": fixing.has_duplicates(batch),
+        "keep_choices": preview.KEEP_CHOICES,
         "page_query": urlencode({"status": status}) if status else "",
     }
 
@@ -348,44 +338,7 @@ class ErrorReportView(SpecMixin, View):
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-class FixRowsView(SpecMixin, View):
-    """Save the cells fixed in the preview, revalidate, and go back to the same page."""
-
-    def get_back_url(self, batch: UploadBatch, **query: Any) -> str:
-        """The preview page the fixes came from."""
-        return wizard_url(batch, "preview", **query)
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        batch = selectors.batch_for_user_or_404(request.user, kwargs["upload_id"], spec=self.spec)
-        formset = RowFixFormSet(request.POST, spec=self.spec, prefix="fix")
-        back = self.get_back_url(batch, status=request.POST.get("status"), page=request.POST.get("page"))
-        if not formset.is_valid():
-            messages.error(
-                request,
-                _("The fixes could not be saved: %(errors)s")
-                % {
-                    "errors": "; ".join(str(e) for e in formset.non_form_errors()) or _("check the highlighted cells."),
-                },
-            )
-            return HttpResponseRedirect(back)
-        edits = formset.edits()
-        if not edits:
-            messages.info(request, _("Nothing was changed."))
-            return HttpResponseRedirect(back)
-        try:
-            # The service locks the upload and checks that it is still ready: a confirm may have won the race.
-            batch = services.save_fixes(batch, edits)
-        except BatchNotReady as exc:
-            messages.error(request, _("The fixes were not saved: %(reason)s") % {"reason": exc})
-            batch.refresh_from_db()
-            if batch.is_final:
-                return redirect("bulkupload:batch", batch_id=batch.pk)
-            return HttpResponseRedirect(back)  # the preview sends an upload without a file on to its upload step
-        messages.success(
-            request,
-            _("Saved %(count)d row(s). %(invalid)d invalid row(s) left.") % {"count": len(edits), "invalid": batch.invalid_count},
-        )
-        return HttpResponseRedirect(back)
+from .fixviews import CellSaveView, FixRowsView, ReplaceView  # noqa: E402, F401  (the preview's fixes)
 
 
 class BatchView(PageMixin, TemplateView):
