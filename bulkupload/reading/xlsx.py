@@ -23,11 +23,13 @@ from openpyxl.worksheet._reader import FORMULA_TAG, ROW_TAG, WorkSheetParser
 from openpyxl.xml.constants import SHEET_MAIN_NS
 
 from ..exceptions import FileRejected
-from . import XLSX, Limits, Table, build_table, calamine, row_texts
+from . import calamine
 from .archive import ARCHIVE_ERRORS, check_archive, damaged_message
 from .budget import Budget
 from .cells import ProblemCell, cell_text, error_cell, formula_cell
 from .extent import EXCEL_MAX_ROWS, SheetExtent, inspect_workbook
+from .sniff import XLSX
+from .table import Limits, Table, build_table, row_texts
 
 SHEET_DATA_TAG = f"{{{SHEET_MAIN_NS}}}sheetData"
 MERGE_CELL_TAG = f"{{{SHEET_MAIN_NS}}}mergeCell"
