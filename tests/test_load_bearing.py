@@ -2,15 +2,24 @@
 
 - the reset of file-rule errors before the file rules run again (services);
 - the detection of records a later batch stamped (rollback, applying);
-- a header the user chose to ignore before (remembered mapping).
+- a header the user chose to ignore before (remembered mapping);
+- an updated record's old date in the user's locale (preview).
 """
 
 from __future__ import annotations
 
+import datetime
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client
 from django.urls import reverse
 
+from bulkupload import spec
 from bulkupload.models import RememberedMapping, UploadRow
-from project.timesheets.models import Entry
+from project.timesheets.models import Entry, Tenant
 
 from .helpers import SPEC, Wizard, csv_file
 from .test_rollback import apply_rows, first_and_second, snapshot  # noqa: F401 (a fixture)
@@ -86,3 +95,37 @@ def test_a_header_ignored_before_is_proposed_as_ignored_again(alice, acme, acme_
     second.to_confirm()
     second.confirm()
     assert Entry.objects.get(tenant=acme).note == ""
+
+
+class TenantLockDates(spec.ModelUploadSpec):
+    """A date that is not part of the key, so an update shows the old date beside the new one."""
+
+    slug = "tenant-lock-dates"
+    model = Tenant
+    fields = ("name", "lock_date")
+    natural_key = ("name",)
+    import_mode = "update"
+
+
+@pytest.fixture
+def lock_dates(db):
+    spec.register(TenantLockDates)
+    yield TenantLockDates
+    spec.unregister(TenantLockDates)
+
+
+@pytest.mark.parametrize(("language", "old", "new"), [("de", "31.03.2026", "30.06.2026"), ("en", "03/31/2026", "06/30/2026")])
+def test_the_preview_shows_an_updated_records_old_date_in_the_users_locale(lock_dates, acme, language, old, new):
+    Tenant.objects.filter(pk=acme.pk).update(lock_date=datetime.date(2026, 3, 31))
+    user = get_user_model().objects.create_user("lena", password="x")
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="timesheets", codename__in=["add_tenant", "change_tenant"]))
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    client.force_login(user)
+    wizard = Wizard(client, spec="tenant-lock-dates").start()
+    assert wizard.upload(csv_file([["Acme", "2026-06-30"]], ["Name", "Lock date"]), "locks.csv")["Location"].endswith("/preview/")
+
+    page = wizard.preview().content.decode()
+
+    changed = re.search(r"<del>(.*?)</del>\s*→\s*<ins>(.*?)</ins>", page)
+    assert changed, "the preview shows no old → new value"
+    assert changed.groups() == (old, new)
