@@ -208,46 +208,59 @@ def data_rows(
                 row=row_number,
             )
         previous = row_number
-        problem = getattr(cells, "problem", "")
-        if len(cells) > width:
-            beyond = [get_column_letter(i + 1) for i in range(width, len(cells)) if cells[i]]
-            if beyond and not problem:
-                problem = _("This row has values beyond the last column of the header, in column %(columns)s.") % {
-                    "columns": ", ".join(beyond[:5])
-                }
-            cells = cells[:width]
-        elif len(cells) < width and strict_width and not problem:
-            problem = _("This row has %(count)d fields but the header has %(width)d: a separator is missing or a quote is not closed.") % {
-                "count": len(cells),
-                "width": width,
-            }
-        for index, text in enumerate(cells):
-            if len(text) > limits.max_cell_length:
-                raise FileRejected(
-                    _("A cell holds %(length)d characters; at most %(limit)d are allowed.")
-                    % {"length": len(text), "limit": limits.max_cell_length},
-                    file=name,
-                    sheet=sheet,
-                    row=row_number,
-                    column=header[index] or get_column_letter(index + 1),
-                )
+        cells, problem = _aligned(cells, width=width, strict_width=strict_width)
         count += 1
-        if count * max(width, 1) > limits.max_cells:
-            raise FileRejected(
-                _("The table has more than %(limit)s cells (rows × columns); at most that many are read. Split it into smaller files.")
-                % {"limit": f"{limits.max_cells:,}"},
-                file=name,
-                sheet=sheet,
-                row=row_number,
-            )
-        if count > limits.max_rows:
-            raise FileRejected(
-                _("The file has more than %(limit)d data rows. Split it into smaller files.") % {"limit": limits.max_rows},
-                file=name,
-                sheet=sheet,
-                row=row_number,
-            )
+        _check_row(cells, count=count, row_number=row_number, width=width, limits=limits, name=name, header=header, sheet=sheet)
         out = RowCells(cells)
         out.extend([""] * (width - len(cells)))
         out.problem = problem
         yield row_number, out
+
+
+def _aligned(cells: list[str], *, width: int, strict_width: bool) -> tuple[list[str], str]:
+    """The row cut to ``width`` cells, and what is wrong with its width ("" if nothing, or the reader's own problem)."""
+    problem = getattr(cells, "problem", "")
+    if len(cells) > width:
+        beyond = [get_column_letter(i + 1) for i in range(width, len(cells)) if cells[i]]
+        if beyond and not problem:
+            problem = _("This row has values beyond the last column of the header, in column %(columns)s.") % {
+                "columns": ", ".join(beyond[:5])
+            }
+        cells = cells[:width]
+    elif len(cells) < width and strict_width and not problem:
+        problem = _("This row has %(count)d fields but the header has %(width)d: a separator is missing or a quote is not closed.") % {
+            "count": len(cells),
+            "width": width,
+        }
+    return cells, problem
+
+
+def _check_row(
+    cells: list[str], *, count: int, row_number: int, width: int, limits: Limits, name: str, header: list[str], sheet: str | None
+) -> None:
+    """Refuse the file at this row, the ``count``-th data row, past a cell's length, the table's cells or its rows."""
+    for index, text in enumerate(cells):
+        if len(text) > limits.max_cell_length:
+            raise FileRejected(
+                _("A cell holds %(length)d characters; at most %(limit)d are allowed.")
+                % {"length": len(text), "limit": limits.max_cell_length},
+                file=name,
+                sheet=sheet,
+                row=row_number,
+                column=header[index] or get_column_letter(index + 1),
+            )
+    if count * max(width, 1) > limits.max_cells:
+        raise FileRejected(
+            _("The table has more than %(limit)s cells (rows × columns); at most that many are read. Split it into smaller files.")
+            % {"limit": f"{limits.max_cells:,}"},
+            file=name,
+            sheet=sheet,
+            row=row_number,
+        )
+    if count > limits.max_rows:
+        raise FileRejected(
+            _("The file has more than %(limit)d data rows. Split it into smaller files.") % {"limit": limits.max_rows},
+            file=name,
+            sheet=sheet,
+            row=row_number,
+        )
