@@ -27,7 +27,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from . import services, views, workbook
+from . import fixviews, services, views, workbook
 from .exceptions import RollbackConflict
 from .models import UploadBatch, UploadRow, WebhookDelivery
 from .spec import UploadSpec, all_specs, get_spec
@@ -323,7 +323,7 @@ class AdminUploadWizard(AdminPageMixin, views.UploadWizard):
         return response
 
 
-class AdminFixRowsView(AdminPageMixin, views.FixRowsView):
+class AdminFixRowsView(AdminPageMixin, fixviews.FixRowsView):
     def get_back_url(self, batch: UploadBatch, **query: Any) -> str:
         url = self.admin_url("wizard", upload_id=batch.pk, step="preview")
         query = {k: v for k, v in query.items() if v}

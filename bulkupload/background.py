@@ -1,34 +1,31 @@
-"""Long work on a task worker: whether to, queueing it, running it, and recording a failure.
+"""Long work on a task worker: whether to, and queueing it.
 
 Above ``BULKUPLOAD["TASK_THRESHOLD_ROWS"]`` rows, staging (reading and checking)
 and applying run as tasks of Django's tasks framework (:mod:`bulkupload.tasks`).
 With the default ``ImmediateBackend`` a task runs at once, in the request; with a
 real backend (``django_tasks_db`` and its ``db_worker``, say) a worker runs it and
-the wizard shows a progress page meanwhile. These are the task path's writes to
-:class:`UploadBatch`, beside :mod:`bulkupload.services`, which do the work itself.
+the wizard shows a progress page meanwhile. The tasks' own work (running, recording a
+failure, releasing a stalled batch) is in :mod:`bulkupload.tasks`, which never imports
+this module: the import runs one way, from the decision to the task.
 """
 
 from __future__ import annotations
 
-import datetime
-import logging
-import re
-import time
-import zipfile
-import zlib
 from typing import IO, Any
 
-from django.db import DatabaseError, transaction
-from django.db.models import QuerySet
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import conf, limits, progress, services, signals
-from .exceptions import BatchNotReady, ChangedSincePreview, FileRejected
+from . import conf, limits, progress, services, tasks
+from .exceptions import BatchNotReady, FileRejected
 from .models import UploadBatch
-from .reading import XLSX, sniff_format
+from .reading.estimate import estimate_rows
 
-logger = logging.getLogger(__name__)
+# Kept importable from here, where the views, the admin and the command have always found them.
+from .tasks import release_if_stalled, release_stalled, run_apply, run_staging
+
+__all__ = ["estimate_rows", "release_if_stalled", "release_stalled", "run_apply", "run_staging"]
 Status = UploadBatch.Status
 
 
@@ -37,62 +34,12 @@ def runs_in_background(rows: int) -> bool:
     return rows > conf.get("TASK_THRESHOLD_ROWS")
 
 
-def estimate_rows(fileobj: IO[bytes], *, name: str, sheet: str | None = None) -> int:
-    """About how many rows the file has, cheaply (lines of a CSV, a sheet's declared size); 0 when unknown."""
-    fileobj.seek(0)
-    try:
-        kind = sniff_format(fileobj.read(2048))
-        fileobj.seek(0)
-        if kind != XLSX:
-            return sum(block.count(b"\n") for block in iter(lambda: fileobj.read(1 << 20), b""))
-        return _declared_rows(fileobj)
-    except (
-        FileRejected,
-        zipfile.BadZipFile,
-        zlib.error,
-        NotImplementedError,
-        KeyError,
-        ValueError,
-        TypeError,
-        OSError,
-        EOFError,
-        IndexError,
-    ):
-        return 0  # the reader will say what is wrong with the file
-    finally:
-        fileobj.seek(0)
-
-
 def planned_rows(plan: dict[str, Any] | None, sheet: str | None) -> int:
     """The rows with a value of ``sheet`` (the plan's own choice when None), counted when the file was planned; 0 unknown."""
     from .mapping import FilePlan
 
     found = FilePlan.from_json(plan or {})
     return found.rows(sheet) if found is not None else 0
-
-
-DIMENSION = re.compile(rb'<(?:\w+:)?dimension ref="[A-Z]{1,3}\d+(?::[A-Z]{1,3}(\d+))?"')
-#: Bytes of sheet XML per row, to guess a sheet's size when it declares none.
-BYTES_PER_ROW = 100
-
-
-def _declared_rows(fileobj: IO[bytes]) -> int:
-    """The largest row count a worksheet declares, read from the first bytes of each sheet part only.
-
-    Loading the workbook (shared strings, styles) to ask would cost seconds on a large file; an
-    estimate is enough to choose between the request and a worker, and the reader counts for real.
-    """
-    best = 0
-    with zipfile.ZipFile(fileobj) as archive:
-        for info in archive.infolist():
-            if not (info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")):
-                continue
-            with archive.open(info) as part:
-                head = part.read(4096)
-            match = DIMENSION.search(head)
-            rows = int(match.group(1) or 1) if match else info.file_size // BYTES_PER_ROW
-            best = max(best, rows)
-    return best
 
 
 # --- staging ---------------------------------------------------------------------------
@@ -135,8 +82,6 @@ def queue_staging(batch: UploadBatch, *, sheet: str | None, positions: dict[str,
     Raises :class:`FileRejected` when the task already ran (the immediate backend)
     and could not read the file, so the upload step shows why, as it does inline.
     """
-    from . import tasks
-
     with transaction.atomic():
         limits.check_queued_tasks(batch.owner_id)
         claimed = UploadBatch.objects.filter(pk=batch.pk, status__in=[Status.DRAFT, Status.READY]).update(
@@ -151,29 +96,6 @@ def queue_staging(batch: UploadBatch, *, sheet: str | None, positions: dict[str,
     if batch.status == Status.DRAFT and batch.task_error:
         raise FileRejected(batch.task_error)
     return batch
-
-
-def run_staging(batch_id: Any, *, sheet: str | None, positions: dict[str, int] | None) -> str:
-    """The staging task's work: read and check the stored file; on failure say why and let the user upload again."""
-    batch = UploadBatch.objects.filter(pk=batch_id, status=Status.STAGING).first()
-    if batch is None:
-        return "gone"  # purged or handled meanwhile
-    try:
-        with progress.tracking(progress.file_listener(batch.pk)):
-            with batch.source_file.open("rb") as stored:
-                # The header row is one of the lines; the count is a guide for the bar.
-                progress.start("reading", max(estimate_rows(stored, name=batch.file_name, sheet=sheet) - 1, 1))
-            services.stage_held_upload(batch, sheet=sheet, positions=positions, queued=True)
-    except (FileRejected, BatchNotReady) as exc:
-        _fail(batch_id, str(exc), status=Status.DRAFT, drop_file=True)
-        return "rejected"
-    except Exception:
-        logger.exception("Reading upload %s failed", batch_id)
-        _fail(batch_id, _("Reading the file failed unexpectedly. Please upload it again."), status=Status.DRAFT, drop_file=True)
-        raise
-    finally:
-        progress.clear(batch_id)
-    return "staged"
 
 
 # --- applying --------------------------------------------------------------------------
@@ -206,8 +128,6 @@ def queue_apply(
     Refuses with :class:`LimitReached` when the owner already has
     ``MAX_QUEUED_TASKS_PER_USER`` uploads waiting for or on a worker.
     """
-    from . import tasks
-
     with transaction.atomic():
         owner_id = UploadBatch.objects.filter(pk=batch_id).values_list("owner_id", flat=True).first()
         if owner_id is not None:
@@ -233,106 +153,11 @@ def queue_apply(
     return batch, True
 
 
-def run_apply(batch_id: Any) -> str:
-    """The apply task's work; on failure nothing is written and the batch is ready to confirm again."""
-    batch = UploadBatch.objects.filter(pk=batch_id, status=Status.APPLYING).first()
-    if batch is None:
-        return "gone"
-    try:
-        with progress.tracking(progress.file_listener(batch_id)):
-            progress.start("applying", batch.valid_count)
-            services.apply_batch(
-                batch_id, overwrite=batch.overwrite, skip_invalid=batch.skip_invalid, queued=True, on_changed=batch.on_changed
-            )
-    except ChangedSincePreview as exc:
-        # Nothing was written; the confirm page now offers to overwrite or keep them (the request never reads them all).
-        _fail(batch_id, str(exc), status=Status.READY, changed_count=exc.count)
-        return "refused"
-    except BatchNotReady as exc:
-        _fail(batch_id, str(exc), status=Status.READY)
-        return "refused"
-    except Exception:
-        # One transaction: whatever broke (the database, a bug), nothing was written.
-        logger.exception("Applying upload %s failed", batch_id)
-        _fail(batch_id, _("Nothing was saved: the import failed part-way and was rolled back. Please try again."), status=Status.READY)
-        raise
-    finally:
-        progress.clear(batch_id)
-    return "applied"
-
-
 def _forget_failure(batch: UploadBatch) -> None:
     """A new attempt in the request: the last task's failure no longer applies."""
     if batch.task_error:
         UploadBatch.objects.filter(pk=batch.pk).update(task_error="")
         batch.task_error = ""
-
-
-def _fail(batch_id: Any, message: str, *, status: str, drop_file: bool = False, changed_count: int = 0) -> None:
-    with transaction.atomic():
-        batch = UploadBatch.objects.select_for_update().filter(pk=batch_id).first()
-        if batch is None or not batch.is_working:
-            return  # released or handled meanwhile: the task no longer owns the batch
-        old_file = batch.source_file.name if drop_file else ""
-        batch.status, batch.task_error, batch.changed_count = status, message, changed_count
-        if old_file:
-            batch.source_file = ""
-        batch.save(update_fields=["status", "task_error", "changed_count", "source_file", "updated_at"])
-        if old_file:
-            transaction.on_commit(lambda: services._delete_file(old_file))
-        phase = "reading" if status == Status.DRAFT else "applying"
-        transaction.on_commit(lambda: signals.upload_failed.send(sender=UploadBatch, batch=batch, message=message, phase=phase))
-
-
-def release_stalled(*, older_than: datetime.timedelta | None = None) -> list[UploadBatch]:
-    """Batches whose task stopped without finishing (a worker killed mid-task), made retryable again.
-
-    A batch still ``staging`` or ``applying`` long after its task began never
-    committed its work (that happens in the same transaction as the status change),
-    so it goes back to where the user can upload or confirm again, with a message.
-    """
-    if older_than is None:
-        older_than = datetime.timedelta(hours=conf.get("PURGE_AFTER_HOURS"))
-    return _release(UploadBatch.objects.filter(updated_at__lt=timezone.now() - older_than))
-
-
-def release_if_stalled(batch: UploadBatch) -> bool:
-    """Release ``batch`` (as :func:`release_stalled`) when its task stopped reporting progress: its worker died.
-
-    The heartbeat is the batch's progress file, written at every chunk. A task
-    that has said nothing for ``TASK_STALLED_AFTER_SECONDS`` while reading or
-    applying is taken as stopped; one still waiting for a worker is not. A task
-    that is alive holds the batch's row in its transaction, so the release skips
-    it however long its silence (PostgreSQL); on SQLite its lock makes the
-    release give up. Returns whether the batch was released.
-    """
-    if not batch.is_working or progress.read(batch.pk).phase == "queued":
-        return False
-    reported = progress.last_report(batch.pk)
-    if reported is None or time.time() - reported < conf.get("TASK_STALLED_AFTER_SECONDS"):
-        return False
-    try:
-        released = _release(UploadBatch.objects.filter(pk=batch.pk))
-    except DatabaseError:  # SQLite: a live task holds the database's write lock
-        return False
-    if released:
-        progress.clear(batch.pk)
-        batch.refresh_from_db()
-    return bool(released)
-
-
-def _release(batches: QuerySet[UploadBatch]) -> list[UploadBatch]:
-    """Put working ``batches`` back where the user can upload or confirm again, with a message; skip those a live task holds."""
-    message = _("The background work stopped without finishing. Nothing was saved; please try again.")
-    released = []
-    with transaction.atomic():
-        stalled = batches.select_for_update(skip_locked=True).filter(status__in=[Status.STAGING, Status.APPLYING])
-        for batch in stalled:
-            batch.status = Status.DRAFT if batch.status == Status.STAGING else Status.READY
-            batch.task_error = message
-            batch.save(update_fields=["status", "task_error", "updated_at"])
-            released.append(batch)
-    return released
 
 
 def state(batch: UploadBatch) -> str:

@@ -338,9 +338,6 @@ class ErrorReportView(SpecMixin, View):
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-from .fixviews import CellSaveView, FixRowsView, ReplaceView  # noqa: E402, F401  (the preview's fixes)
-
-
 class BatchView(PageMixin, TemplateView):
     """The receipt: what the upload did, row by row."""
 

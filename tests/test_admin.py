@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -272,25 +273,34 @@ def test_export_is_refused_without_any_entry_permission(acme, acme_people, workd
     assert response.status_code == 403
 
 
-def test_fixing_a_row_in_the_admin_preview_stays_in_the_admin(admin, acme, acme_people, workday):
+def test_fixing_a_row_in_the_admin_preview_stays_in_the_admin(admin, acme, acme_people, workday, settings):
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "PREVIEW_PAGE_SIZE": 1}
     created = admin.post(UPLOAD)
     upload_id = created["Location"].split("/")[-3]
-    file = io.BytesIO(xlsx_file(rows_for(acme_people, workday, hours=(7.5, 4, 30))))
+    file = io.BytesIO(xlsx_file(rows_for(acme_people, workday, hours=(30, 4, 31))))
     file.name = "march.xlsx"
     admin.post(created["Location"], {f"bulkupload_{upload_id}-current_step": "upload", "upload-file": file})
     batch = UploadBatch.objects.get(pk=upload_id)
-    bad = batch.rows.get(status="invalid")
-    preview = admin.get(reverse("admin:timesheets_entry_bulkupload_wizard", args=[upload_id, "preview"])).content.decode()
+    bad = batch.rows.filter(status="invalid").order_by("row_number")[1]
+    preview_url = reverse("admin:timesheets_entry_bulkupload_wizard", args=[upload_id, "preview"])
+    # The second page of the invalid rows: where the user is when they fix the row on it.
+    preview = admin.get(preview_url, {"status": "invalid", "page": 2}).content.decode()
     fix_url = reverse("admin:timesheets_entry_bulkupload_fix", args=[upload_id])
     assert f'action="{fix_url}"' in preview
+    fix_form = preview[preview.index(f'action="{fix_url}"') :]
+    kept = dict(re.findall(r'<input type="hidden" name="(status|page)" value="([^"]*)">', fix_form.split("</form>")[0]))
+    assert kept == {"status": "invalid", "page": "2"}
 
     cells = {f"fix-0-{key}": value for key, value in bad.values.items()} | {"fix-0-hours": "8"}
     management = {"fix-TOTAL_FORMS": 1, "fix-INITIAL_FORMS": 1, "fix-MIN_NUM_FORMS": 0, "fix-MAX_NUM_FORMS": 500}
-    response = admin.post(fix_url, {**management, "fix-0-row": bad.pk, **cells})
+    response = admin.post(fix_url, {**management, "fix-0-row": bad.pk, **cells, **kept})
 
-    assert response["Location"].startswith(reverse("admin:timesheets_entry_bulkupload_wizard", args=[upload_id, "preview"]))
+    assert response.status_code == 302
+    location = urlsplit(response["Location"])
+    assert location.path == preview_url  # the admin's preview, not the site's
+    assert parse_qs(location.query) == {"status": ["invalid"], "page": ["2"]}  # the same filter and page
     batch.refresh_from_db()
-    assert batch.invalid_count == 0
+    assert batch.invalid_count == 1
 
 
 def test_a_large_admin_upload_shows_its_progress_in_the_admin_look(admin, acme_people, workday, settings):

@@ -1,6 +1,7 @@
 """Files with their own headers: the columns step, its suggestions, remembered choices, and the sheet choice."""
 
 import io
+from html.parser import HTMLParser
 
 from django.contrib.sessions.backends.db import SessionStore
 from openpyxl import Workbook
@@ -133,8 +134,46 @@ def test_one_target_for_two_file_columns_is_refused(alice, acme_people, workday)
     assert response.status_code == 200
     page = response.content.decode()
     assert "“Hours” is already fed by the file column “Hrs”." in page
-    assert 'aria-invalid="true"' in page and "_err" in page
+    # The refused choice (the second "hours", file column 4) is invalid and described by its own message.
+    select = error_choice(page, "columns-col_4")
+    assert select.get("aria-invalid") == "true"
+    assert cell_errors(page)[select.get("aria-describedby")] == "“Hours” is already fed by the file column “Hrs”."
+    assert error_choice(page, "columns-col_3").get("aria-invalid") is None  # the first one stays valid
     assert wizard.batch().status == UploadBatch.Status.DRAFT
+
+
+class _Tags(HTMLParser):
+    """Start tags' attributes, and the text of each cell error by its id."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.errors, self._open = [], {}, None
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag == "span" and "cell-error" in (dict(attrs).get("class") or ""):
+            self._open = dict(attrs)["id"]
+            self.errors[self._open] = ""
+
+    def handle_data(self, data):
+        if self._open:
+            self.errors[self._open] += data
+
+    def handle_endtag(self, tag):
+        if tag == "span":
+            self._open = None
+
+
+def error_choice(page: str, name: str) -> dict:
+    parser = _Tags()
+    parser.feed(page)
+    return next(attrs for tag, attrs in parser.tags if tag == "select" and attrs.get("name") == name)
+
+
+def cell_errors(page: str) -> dict[str, str]:
+    parser = _Tags()
+    parser.feed(page)
+    return {key: text.strip() for key, text in parser.errors.items()}
 
 
 def test_matching_headers_skip_the_columns_step(alice, acme_people, workday):

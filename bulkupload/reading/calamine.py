@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from .. import conf
-from . import Limits, row_texts
 from .cells import cell_text
 from .extent import SheetExtent
+from .table import Limits, row_texts
 
 #: What only the openpyxl reader handles: a DTD or entity in any part; formulas, merged, error and ISO-date cells in a sheet.
 NOT_PLAIN = (

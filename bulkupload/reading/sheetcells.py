@@ -18,8 +18,8 @@ from openpyxl.utils.cell import coordinate_to_tuple
 from openpyxl.utils.datetime import from_excel, from_ISO8601
 
 from ..exceptions import FileRejected
-from . import Limits, row_texts
 from .cells import EXCEL_ERRORS, INVISIBLE, ProblemCell, RowCells, cell_text, error_cell, formula_cell
+from .table import Limits, row_texts
 
 #: Excel's own limit; a row number beyond it is a damaged or hostile file.
 EXCEL_MAX_ROWS = 1_048_576

@@ -28,10 +28,12 @@ from django.utils.translation import gettext as _
 from openpyxl.xml.constants import SHARED_STRINGS, SHEET_MAIN_NS
 
 from ..exceptions import FileRejected
-from . import XLSX, Limits, Table, build_table
 from .archive import check_archive
+from .parts import _causes, _Reader
 from .sheetcells import CellBuilder, check_merged, unsafe_message
 from .sheetscan import Fallback, fast_rows
+from .sniff import XLSX
+from .table import Limits, Table, build_table
 
 #: Bytes of unpacked XML handed to expat at a time: the rows of one block are all that is held.
 BLOCK_SIZE = 256 * 1024
@@ -83,7 +85,6 @@ class Workbook:
 
 def _load(fileobj: IO[bytes], *, name: str, limits: Limits) -> tuple[Any, list[str]]:
     """The workbook's small parts read by openpyxl, its shared strings by expat; damage reported as the openpyxl reader does."""
-    from .xlsx import _causes, _Reader
 
     class MetadataReader(_Reader):
         def read_strings(self) -> None:

@@ -14,9 +14,10 @@ from django.utils.translation import gettext as _
 
 from .. import conf
 from ..exceptions import FileRejected
-from . import CSV, Limits, Table, build_table
 from .budget import Budget
 from .cells import cell_text
+from .sniff import CSV
+from .table import Limits, Table, build_table
 
 DELIMITERS = (",", ";", "\t", "|")
 
