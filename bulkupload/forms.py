@@ -231,7 +231,7 @@ class RowFixForm(forms.Form):
 
     row = forms.IntegerField(widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, spec: UploadSpec, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, spec: UploadSpec, date_orders: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         kinds = cell_kinds(spec)
         for column in spec.columns:
@@ -245,25 +245,27 @@ class RowFixForm(forms.Form):
                 label=column.label, required=False, max_length=10_000, strip=True, widget=forms.TextInput(attrs=attrs)
             )
             self.fields[column.key].options = options
+            self.fields[column.key].order = (date_orders or {}).get(column.key)
 
 
 class BaseRowFixFormSet(forms.BaseFormSet):
-    def __init__(self, *args: Any, spec: UploadSpec, **kwargs: Any) -> None:
+    """``date_orders`` (the upload's ``UploadBatch.date_orders``): how date cells the file wrote are read for showing them."""
+
+    def __init__(self, *args: Any, spec: UploadSpec, date_orders: dict[str, str] | None = None, **kwargs: Any) -> None:
         self.spec = spec
+        self.date_orders = date_orders or {}
         super().__init__(*args, **kwargs)
 
     def get_form_kwargs(self, index):
-        return {"spec": self.spec}
+        return {"spec": self.spec, "date_orders": self.date_orders}
 
     def edits(self) -> dict[int, dict[str, str]]:
         """Row id → the cells the user changed."""
         edits = {}
         for form in self.forms:
             if form.has_changed():
-                # Only the cells changed: a cell left as shown (a date in the locale's format) keeps the file's text.
-                cells = {key: form.cleaned_data.get(key, "") for key in form.changed_data if key != "row"}
-                if cells:
-                    edits[form.cleaned_data["row"]] = cells
+                cells = {c.key: form.cleaned_data.get(c.key, "") for c in self.spec.columns}
+                edits[form.cleaned_data["row"]] = cells
         return edits
 
 
@@ -276,8 +278,13 @@ class LocaleDateText(forms.CharField):
     A box left as shown is not a change (so the file's text, read by its column's order, stays as it was).
     """
 
+    #: How the column's text dates are read (the upload's order); None: only dates that read one way are shown localised.
+    order: str | None = None
+
     def prepare_value(self, value: Any) -> Any:
         day = _unambiguous_date(value)
+        if day is None and self.order:
+            day = fields.read_numeric_date(str(value or ""), self.order)
         return formats.date_format(day, "SHORT_DATE_FORMAT") if day is not None else value
 
     def to_python(self, value: Any) -> str:

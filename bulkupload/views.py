@@ -289,6 +289,7 @@ def preview_context(request: HttpRequest, spec: UploadSpec, batch: UploadBatch, 
         formset = RowFixFormSet(
             spec=spec,
             prefix="fix",
+            date_orders=batch.date_orders,
             initial=[{"row": row.pk, **{c.key: row.values.get(c.key, "") for c in spec.columns}} for row in invalid],
         )
     forms_by_row = {form.initial["row"]: form for form in formset.forms}
