@@ -27,6 +27,8 @@ from .spec import Column, UploadSpec
 
 #: Fuzzy suggestions below this difflib ratio are not offered.
 FUZZY_CUTOFF = 0.6
+#: For lookups (emails, codes) only near-identical spellings: "nobody@acme.example" is not "ada@acme.example".
+LOOKUP_FUZZY_CUTOFF = 0.85
 #: Fuzzy matching is skipped for lookups with more names than this (each distinct value is compared with every name).
 FUZZY_MAX_NAMES = 2000
 _KEY = re.compile(r"^\w+$")
@@ -106,14 +108,14 @@ def _names(allowed: list[tuple[str, str]]) -> dict[str, str]:
     return names
 
 
-def suggest(text: str, names: dict[str, str], remembered: str = "") -> list[str]:
+def suggest(text: str, names: dict[str, str], remembered: str = "", *, cutoff: float = FUZZY_CUTOFF) -> list[str]:
     """Allowed values ``text`` may stand for, best first: remembered, same when normalised, then similar spelling."""
     found = [remembered] if remembered else []
     key = normalise(text)
     if key in names:
         found.append(names[key])
     if key and len(names) <= FUZZY_MAX_NAMES:
-        found += [names[close] for close in difflib.get_close_matches(key, list(names), n=5, cutoff=FUZZY_CUTOFF)]
+        found += [names[close] for close in difflib.get_close_matches(key, list(names), n=5, cutoff=cutoff)]
     return list(dict.fromkeys(found))[:3]
 
 
@@ -136,12 +138,13 @@ def unmatched_values(batch: UploadBatch, spec: UploadSpec, scope: Any, user: Any
             continue
         allowed = allowed_values(form_field)
         names = _names(allowed)
+        cutoff = LOOKUP_FUZZY_CUTOFF if isinstance(form_field, fields.LookupField) else FUZZY_CUTOFF
         ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         values = [
             DistinctValue(
                 text,
                 count,
-                suggest(text, names, (remembered.get(key) or {}).get(normalise(text), "")),
+                suggest(text, names, (remembered.get(key) or {}).get(normalise(text), ""), cutoff=cutoff),
                 (applied.get(key) or {}).get(text, ""),
             )
             for text, count in ordered[:limit]
@@ -227,7 +230,10 @@ def prepare(batch: UploadBatch, user: Any) -> dict[str, Any]:
             target = (remembered.get(entry.column.key) or {}).get(normalise(value.text))
             if target in allowed:
                 automatic.setdefault(entry.column.key, {})[value.text] = target
-    check = {"ready": True, "step": bool(asked or columns), "asked": asked, "automatic": automatic}
+    # Shown when it can help: a date column to ask about, a value mapped automatically, or one with a suggestion.
+    # Values with nothing to suggest (an unknown email) are listed on the step when it shows, else fixed in the preview.
+    helpful = any(value.suggestions for entry in columns for value in entry.values)
+    check = {"ready": True, "step": bool(asked or automatic or helpful), "asked": asked, "automatic": automatic}
     batch = apply_values(batch, mappings=automatic, date_orders=orders, check=check)
     return batch.value_check
 
