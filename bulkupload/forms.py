@@ -238,9 +238,6 @@ class RowFixForm(forms.Form):
             kind, options = kinds.get(column.key, ("", []))
             field_class = LocaleDateText if kind == "date" else forms.CharField
             attrs = {"class": "cell-input"}
-            if options:
-                # A choice column's edit box offers its values (<datalist>), the template include renders the list.
-                attrs["list"] = f"values-{column.key}"
             self.fields[column.key] = field_class(
                 label=column.label, required=False, max_length=10_000, strip=True, widget=forms.TextInput(attrs=attrs)
             )

@@ -131,3 +131,14 @@ def test_apply_is_set_based_the_query_count_does_not_grow_with_rows(alice, acme_
 
 
 PINNED_QUERIES = {("sqlite", 300): 27, ("sqlite", 1200): 28, ("postgresql", 300): 27, ("postgresql", 1200): 28}
+
+
+def test_a_choice_cell_edit_box_offers_the_allowed_values(alice, acme_people, workday):
+    wizard = Wizard(alice).start()
+    # 30 hours: the row is invalid, so its cells are edit boxes; "Qqqq" resembles no activity, so there is no values step.
+    email, code = acme_people["emails"][0], acme_people["codes"][0]
+    wizard.upload(xlsx_file([[email, workday, code, 30, "yes", "Qqqq", ""]]))
+    content = alice.get(wizard.url("preview")).content.decode()
+    assert 'list="id_fix-0-activity_values"' in content
+    datalist = content.split('<datalist id="id_fix-0-activity_values">')[1].split("</datalist>")[0]
+    assert [f'<option value="{a}">' in datalist for a in ("Development", "Design", "Meeting", "Support", "Admin")] == [True] * 5
