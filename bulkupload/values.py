@@ -251,6 +251,11 @@ def needs_step(batch: UploadBatch, user: Any) -> bool:
     return bool(prepare(batch, user).get("step"))
 
 
+def pending(batch: UploadBatch, user: Any) -> bool:
+    """Whether the values step should be shown and was never answered (the user is sent there before the preview)."""
+    return batch.is_staged and needs_step(batch, user) and not (batch.value_check or {}).get("done")
+
+
 def apply_values(
     batch: UploadBatch,
     *,

@@ -184,6 +184,9 @@ class UploadWizard(PageMixin, NamedUrlSessionWizardView):
             if step != first:
                 self.storage.current_step = first
                 return redirect(self.get_step_url(first))
+        if step == "preview" and values.pending(self.batch, self.request.user):
+            # Staged on a task worker (the progress page sends users to the preview): the values step asks first.
+            return redirect(self.get_step_url("values"))
         if step == "values" and not values.needs_step(self.batch, self.request.user):
             return redirect(self.get_step_url("preview" if self.batch.is_staged else "upload"))
         if step == "columns" and not self.batch.needs_columns:

@@ -135,3 +135,17 @@ def test_dates_are_shown_in_the_locale_format_and_accepted_back(demo, acme_peopl
     # And the preview shows the valid row's date in the same format.
     shown_now = client.get(wizard.url("preview")).content.decode()
     assert other.strftime(shown) in shown_now
+
+
+@pytest.mark.skipif(not all(map(past, NOV)), reason="needs the test dates to be in the past")
+def test_a_file_read_by_a_task_still_asks_before_the_preview(demo, acme_people, settings):
+    settings.BULKUPLOAD = {**getattr(settings, "BULKUPLOAD", {}), "TASK_THRESHOLD_ROWS": 1}
+    alice = client_in("alice", "en-GB")
+    wizard = Wizard(alice).start()
+    wizard.upload(csv_file(rows(acme_people, ["03/10/2026", "10/03/2026"])), name="either.csv")
+    # The progress page sends the user to the preview; the unanswered question comes first.
+    response = alice.get(wizard.url("preview"))
+    assert response.status_code == 302 and response["Location"].endswith("/values/")
+    wizard.post_step("values", {"values-date_date": "dmy"})
+    assert alice.get(wizard.url("preview")).status_code == 200
+    assert dates_of(wizard) == [datetime.date(2026, 10, 3), datetime.date(2026, 3, 10)]
