@@ -177,20 +177,22 @@ def detect_date_orders(batch: UploadBatch, spec: UploadSpec, scope: Any) -> dict
     """
     found = {}
     for key in date_fields(spec, scope):
-        seen: set[str] = set()
+        only: dict[str, str] = {}  # order → a text that reads only that way
         ambiguous: list[str] = []
         texts = batch.rows.values_list(KT(f"values__{key}"), flat=True).distinct()
         for text in texts.iterator(chunk_size=2000):
             orders = fields.date_orders_of(text or "")
-            seen |= orders if len(orders) == 1 else set()
-            if len(orders) == 2 and len(ambiguous) < 2:
+            if len(orders) == 1:
+                only.setdefault(next(iter(orders)), text)
+            elif len(orders) == 2 and len(ambiguous) < 2:
                 ambiguous.append(text)
-            if len(seen) == 2:
-                break  # both kinds occur: the file cannot tell
-        if len(seen) == 1:
-            found[key] = (seen.pop(), [])
-        elif ambiguous or len(seen) == 2:
-            found[key] = (None, sorted(ambiguous))
+            if len(only) == 2 and len(ambiguous) == 2:
+                break
+        if len(only) == 1:
+            found[key] = (next(iter(only)), [])
+        elif ambiguous or only:
+            # Nothing tells, or both kinds occur (a mixed file): ask, showing texts that read both ways (or one of each kind).
+            found[key] = (None, sorted(ambiguous) or sorted(only.values()))
     return found
 
 

@@ -149,3 +149,15 @@ def test_a_file_read_by_a_task_still_asks_before_the_preview(demo, acme_people, 
     wizard.post_step("values", {"values-date_date": "dmy"})
     assert alice.get(wizard.url("preview")).status_code == 200
     assert dates_of(wizard) == [datetime.date(2026, 10, 3), datetime.date(2026, 3, 10)]
+
+
+@pytest.mark.skipif(not all(map(past, NOV)), reason="needs the test dates to be in the past")
+def test_a_file_mixing_both_ways_is_asked_with_one_example_of_each(demo, acme_people):
+    alice = client_in("alice", "en-GB")
+    wizard = Wizard(alice).start()
+    wizard.upload(csv_file(rows(acme_people, ["13/11/2026", "11/20/2026"])), name="mixed.csv")
+    page = alice.get(wizard.url("values"))
+    assert [text for text, _d, _m in page.context["form"].questions[0].examples] == ["11/20/2026", "13/11/2026"]
+    assert "“13/11/2026” can only be 13 November 2026" in page.content.decode()
+    # Read day first (the en-GB default) the month-first text is invalid, named at its cell.
+    assert wizard.batch().invalid_count == 1
