@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -95,8 +96,59 @@ class LenientChoiceField(forms.Field):
             ) from None
 
 
+#: Text dates with the day and month as numbers: 03/11/2026, 3.11.2026, 03-11-2026 (the year last, four digits).
+NUMERIC_DATE = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4})$")
+#: An Excel serial number (days since 1899-12-30), as a date cell without a date format reads; the time of day is dropped.
+EXCEL_SERIAL = re.compile(r"^(\d{5,7})(?:\.\d+)?$")
+#: Serials below this (before 1927-05-18) are more likely a year or an amount typed in the wrong column than a date.
+EXCEL_SERIAL_MIN = 10_000
+#: Excel's last date, 9999-12-31.
+EXCEL_SERIAL_MAX = 2_958_465
+EXCEL_EPOCH = datetime.date(1899, 12, 30)
+DAY_FIRST, MONTH_FIRST = "dmy", "mdy"
+
+
+def date_orders_of(text: str) -> set[str]:
+    """How a text date can be read: {"dmy"}, {"mdy"}, both (03/11/2026), or neither (not a numeric d/m/y date)."""
+    found = NUMERIC_DATE.match(text.strip())
+    if not found:
+        return set()
+    first, second, year = int(found[1]), int(found[3]), int(found[4])
+    return {order for order, (day, month) in ((DAY_FIRST, (first, second)), (MONTH_FIRST, (second, first))) if _is_date(year, month, day)}
+
+
+def read_numeric_date(text: str, order: str) -> datetime.date | None:
+    """``text`` (a numeric d/m/y date) read day-first or month-first; None when it is not one or not a real day."""
+    found = NUMERIC_DATE.match(text.strip())
+    if not found:
+        return None
+    first, second, year = int(found[1]), int(found[3]), int(found[4])
+    day, month = (second, first) if order == MONTH_FIRST else (first, second)
+    return datetime.date(year, month, day) if _is_date(year, month, day) else None
+
+
+def excel_serial_date(text: str) -> datetime.date | None:
+    """The date an Excel serial number stands for (45992 → 2025-12-01); None when ``text`` is not one."""
+    found = EXCEL_SERIAL.match(text.strip())
+    if not found or not EXCEL_SERIAL_MIN <= int(found[1]) <= EXCEL_SERIAL_MAX:
+        return None
+    return EXCEL_EPOCH + datetime.timedelta(days=int(found[1]))
+
+
+def _is_date(year: int, month: int, day: int) -> bool:
+    try:
+        datetime.date(year, month, day)
+    except ValueError:
+        return False
+    return True
+
+
 class SpreadsheetDateField(forms.DateField):
-    """A date as ISO text (what the reader makes of date cells) or in the configured formats."""
+    """A date as ISO text (what the reader makes of date cells), an Excel serial number, or in the configured formats.
+
+    :attr:`order` is how the upload reads numeric text dates of this column ("dmy" or "mdy", decided once per
+    column by :mod:`bulkupload.values`); None keeps the configured formats (day-first).
+    """
 
     default_error_messages = {
         "invalid": _("“%(value)s” is not a date; use YYYY-MM-DD."),
@@ -105,6 +157,7 @@ class SpreadsheetDateField(forms.DateField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("input_formats", conf.get("DATE_INPUT_FORMATS"))
         super().__init__(**kwargs)
+        self.order: str | None = None
 
     def to_python(self, value: Any) -> datetime.date | None:
         if isinstance(value, str):
@@ -118,6 +171,13 @@ class SpreadsheetDateField(forms.DateField):
                     return datetime.date.fromisoformat(value)
                 except ValueError:
                     pass
+            if self.order and NUMERIC_DATE.match(value):
+                found = read_numeric_date(value, self.order)
+                if found is None:
+                    raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value})
+                return found
+            if (serial := excel_serial_date(value)) is not None:
+                return serial
         try:
             return super().to_python(value)
         except ValidationError:

@@ -83,7 +83,7 @@ class FixRowsView(SpecMixin, View):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         batch = selectors.batch_for_user_or_404(request.user, kwargs["upload_id"], spec=self.spec)
-        formset = RowFixFormSet(request.POST, spec=self.spec, prefix="fix")
+        formset = RowFixFormSet(request.POST, spec=self.spec, prefix="fix", date_orders=batch.date_orders)
         back = self.get_back_url(batch, status=request.POST.get("status"), page=request.POST.get("page"))
         if not formset.is_valid():
             errors = "; ".join(str(e) for e in formset.non_form_errors()) or _("check the highlighted cells.")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import json
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import background, mapping, services
+from . import background, fields, mapping, services, values
 from .exceptions import BatchNotReady, FileRejected
 from .models import UploadBatch
 from .spec import UploadSpec
@@ -45,6 +48,7 @@ class UploadForm(BatchFormMixin, forms.Form):
             return None
         try:
             plan = mapping.plan_upload(self.spec, upload, name=upload.name)
+            values.reset(self.batch)  # a new file: its dates and values are looked at afresh
             if plan.automatic:
                 background.stage_upload(self.batch, upload, name=upload.name, sheet=plan.sheet, plan=plan.as_json())
             else:
@@ -172,6 +176,7 @@ class ColumnsForm(BatchFormMixin, forms.Form):
         if self.errors:
             return cleaned
         try:
+            values.reset(self.batch)
             background.stage_held_upload(self.batch, sheet=self.plan.sheet, positions=positions)
         except FileRejected as exc:
             raise ValidationError(str(exc), code="rejected") from None
@@ -226,25 +231,30 @@ class RowFixForm(forms.Form):
 
     row = forms.IntegerField(widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, spec: UploadSpec, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, spec: UploadSpec, date_orders: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        kinds = cell_kinds(spec)
         for column in spec.columns:
-            self.fields[column.key] = forms.CharField(
-                label=column.label,
-                required=False,
-                max_length=10_000,
-                strip=True,
-                widget=forms.TextInput(attrs={"class": "cell-input"}),
+            kind, options = kinds.get(column.key, ("", []))
+            field_class = LocaleDateText if kind == "date" else forms.CharField
+            attrs = {"class": "cell-input"}
+            self.fields[column.key] = field_class(
+                label=column.label, required=False, max_length=10_000, strip=True, widget=forms.TextInput(attrs=attrs)
             )
+            self.fields[column.key].options = options
+            self.fields[column.key].order = (date_orders or {}).get(column.key)
 
 
 class BaseRowFixFormSet(forms.BaseFormSet):
-    def __init__(self, *args: Any, spec: UploadSpec, **kwargs: Any) -> None:
+    """``date_orders`` (the upload's ``UploadBatch.date_orders``): how date cells the file wrote are read for showing them."""
+
+    def __init__(self, *args: Any, spec: UploadSpec, date_orders: dict[str, str] | None = None, **kwargs: Any) -> None:
         self.spec = spec
+        self.date_orders = date_orders or {}
         super().__init__(*args, **kwargs)
 
     def get_form_kwargs(self, index):
-        return {"spec": self.spec}
+        return {"spec": self.spec, "date_orders": self.date_orders}
 
     def edits(self) -> dict[int, dict[str, str]]:
         """Row id → the cells the user changed."""
@@ -257,3 +267,144 @@ class BaseRowFixFormSet(forms.BaseFormSet):
 
 
 RowFixFormSet = forms.formset_factory(RowFixForm, formset=BaseRowFixFormSet, extra=0, max_num=500, validate_max=True)
+
+
+class LocaleDateText(forms.CharField):
+    """A date cell's edit box: shown in the active locale's format, and a date typed in it is saved as ISO text.
+
+    A box left as shown is not a change (so the file's text, read by its column's order, stays as it was).
+    """
+
+    #: How the column's text dates are read (the upload's order); None: only dates that read one way are shown localised.
+    order: str | None = None
+
+    def prepare_value(self, value: Any) -> Any:
+        day = _unambiguous_date(value)
+        if day is None and self.order:
+            day = fields.read_numeric_date(str(value or ""), self.order)
+        return formats.date_format(day, "SHORT_DATE_FORMAT") if day is not None else value
+
+    def to_python(self, value: Any) -> str:
+        text = super().to_python(value)
+        for pattern in formats.get_format("DATE_INPUT_FORMATS"):
+            try:
+                return datetime.datetime.strptime(text, pattern).date().isoformat()
+            except ValueError:
+                continue
+        return text
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return str(self.prepare_value(initial) or "").strip() != str(data or "").strip()
+
+
+def _unambiguous_date(value: Any) -> datetime.date | None:
+    """The date ISO text, an Excel serial or a numeric date that reads only one way stands for; None otherwise."""
+    text = str(value or "").strip()
+    try:
+        return datetime.date.fromisoformat(text[:10]) if len(text) >= 10 and text[4] == "-" else None
+    except ValueError:
+        pass
+    orders = fields.date_orders_of(text)
+    if len(orders) == 1:
+        return fields.read_numeric_date(text, orders.pop())
+    return fields.excel_serial_date(text) if text else None
+
+
+def cell_kinds(spec: UploadSpec) -> dict[str, tuple[str, list[str]]]:
+    """Column key → ("date" or "choice", the values a choice column offers) for the preview's edit boxes."""
+    base = getattr(spec, "row_form_class", None) or spec.form_class
+    found: dict[str, tuple[str, list[str]]] = {}
+    for column in spec.columns:
+        form_field = getattr(base, "base_fields", {}).get(column.key) or column.form_field
+        if isinstance(form_field, fields.SpreadsheetDateField):
+            found[column.key] = ("date", [])
+        elif isinstance(form_field, fields.LenientChoiceField | fields.SpreadsheetBooleanField):
+            found[column.key] = ("choice", [value for value, _label in values.allowed_values(form_field)])
+    return found
+
+
+class ValuesForm(BatchFormMixin, forms.Form):
+    """Step ``values``: how each ambiguous date column is written, and what each unmatched value stands for.
+
+    A valid form means the choices were applied to the staged rows (one statement per value) and remembered.
+    """
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.questions: list[values.DateQuestion] = []
+        self.columns: list[values.ColumnValues] = []
+        self.names: dict[str, tuple[str, str, str]] = {}
+        if (self.is_bound and not self.data) or not self.batch.is_staged:
+            return  # revalidating a completed step, or nothing staged
+        _spec, scope = services.batch_scope(self.batch)
+        self.questions = values.date_questions(self.batch, self.spec)
+        for question in self.questions:
+            self.fields[f"date_{question.column.key}"] = forms.ChoiceField(
+                label=_("How are the dates in “%(column)s” written?") % {"column": question.column.label},
+                choices=[(fields.DAY_FIRST, _("Day first (day/month/year)")), (fields.MONTH_FIRST, _("Month first (month/day/year)"))],
+                initial=question.order,
+                widget=forms.RadioSelect,
+            )
+        self.columns = values.unmatched_values(self.batch, self.spec, scope, user)
+        for entry in self.columns:
+            for value in entry.values:
+                name = f"map_{entry.column.key}_{hashlib.sha1(value.text.encode(), usedforsecurity=False).hexdigest()[:12]}"
+                self.names[name] = (entry.column.key, value.text, value.chosen)
+                self.fields[name] = forms.ChoiceField(
+                    label=value.text,
+                    required=False,
+                    choices=self._choices(entry, value),
+                    initial=value.chosen or (value.suggestions[0] if value.suggestions else ""),
+                )
+
+    @staticmethod
+    def _choices(entry: values.ColumnValues, value: values.DistinctValue) -> list:
+        labels = dict(entry.allowed)
+        others = [(v, label) for v, label in entry.allowed if v not in value.suggestions][: conf_max()]
+        choices: list = [("", _("Leave it invalid"))]
+        if value.suggestions:
+            choices.append((_("Suggested"), [(v, labels.get(v, v)) for v in value.suggestions if v in labels]))
+        choices.append((_("Allowed values"), others))
+        return choices
+
+    def column_rows(self) -> list[tuple[values.ColumnValues, list[tuple[values.DistinctValue, forms.BoundField]]]]:
+        """Each column with its unmatched values and their choices, for the template."""
+        names = {(key, text): name for name, (key, text, _chosen) in self.names.items()}
+        return [(entry, [(value, self[names[(entry.column.key, value.text)]]) for value in entry.values]) for entry in self.columns]
+
+    def date_rows(self) -> list[tuple[values.DateQuestion, forms.BoundField]]:
+        """Each ambiguous date column with its question, for the template."""
+        return [(question, self[f"date_{question.column.key}"]) for question in self.questions]
+
+    def automatic(self) -> int:
+        """How many values were mapped automatically from the user's earlier choices."""
+        return sum(len(chosen) for chosen in ((self.batch.value_check or {}).get("automatic") or {}).values())
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.fields or self.errors:
+            if not self.fields and not (self.is_bound and not self.data):
+                values.apply_values(self.batch, mappings={}, check={"done": True})
+            return cleaned
+        orders = {**self.batch.date_orders}
+        orders.update({q.column.key: cleaned[f"date_{q.column.key}"] for q in self.questions if cleaned.get(f"date_{q.column.key}")})
+        mappings: dict[str, dict[str, str]] = {}
+        for name, (key, text, chosen) in self.names.items():
+            target = cleaned.get(name) or ""
+            if target != chosen:
+                mappings.setdefault(key, {})[text] = target
+        try:
+            values.apply_values(self.batch, mappings=mappings, date_orders=orders, check={"done": True})
+        except BatchNotReady as exc:
+            raise ValidationError(str(exc), code="not_ready") from None
+        if self.user is not None and mappings:
+            values.remember_values(self.user, self.spec, mappings)
+        return cleaned
+
+
+def conf_max() -> int:
+    """How many allowed values a choice offers (a lookup may have thousands)."""
+    from . import conf
+
+    return conf.get("LOOKUP_DROPDOWN_MAX_VALUES")

@@ -77,6 +77,10 @@ class UploadBatch(models.Model):
     plan = models.JSONField(default=dict, blank=True)
     #: The text encoding a CSV file was read in ("" for a workbook).
     encoding = models.CharField(max_length=40, blank=True)
+    #: The values step (``values.prepare``): ``ready`` once looked at after staging, ``step`` whether the wizard shows
+    #: it, ``dates`` (column key → "dmy"/"mdy"), ``asked`` (date columns the file cannot tell), ``applied``
+    #: (column key → {text in the file: value written}), ``done`` once the user confirmed the step. {} after each staging.
+    value_check = models.JSONField(default=dict, blank=True)
 
     total_rows = models.PositiveIntegerField(default=0)
     new_count = models.PositiveIntegerField(default=0)
@@ -140,6 +144,11 @@ class UploadBatch(models.Model):
         return self.status in (self.Status.STAGING, self.Status.APPLYING)
 
     @property
+    def date_orders(self) -> dict[str, str]:
+        """Column key → how its text dates are read ("dmy" day-first, "mdy" month-first); absent: the default formats."""
+        return dict((self.value_check or {}).get("dates") or {})
+
+    @property
     def valid_count(self) -> int:
         return self.new_count + self.update_count + self.unchanged_count
 
@@ -190,6 +199,9 @@ class UploadRow(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING, blank=True)
     #: Raised by one on every write of the row's cells: a client that fixes a row names the version it saw.
     version = models.PositiveIntegerField(default=0)
+    #: Cells a value mapping replaced: column key → the text as the file had it (None when nothing was mapped), so a
+    #: mapping can be changed or undone later.
+    originals = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["row_number"]
@@ -223,6 +235,22 @@ class RememberedMapping(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["owner", "spec"], name="bulkupload_mapping_owner_spec")]
+
+    def __str__(self) -> str:
+        return f"{self.owner} · {self.spec}"
+
+
+class RememberedValues(models.Model):
+    """The values a user last mapped for a spec's columns, applied automatically to their next upload."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    spec = models.CharField(max_length=100)
+    #: Column key → {normalised text in a file → the allowed value it stands for}.
+    choices = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "spec"], name="bulkupload_values_owner_spec")]
 
     def __str__(self) -> str:
         return f"{self.owner} · {self.spec}"

@@ -196,7 +196,7 @@ def check_size(upload: IO[bytes], *, name: str) -> int | None:
 
 def _stage_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, rows: Iterator, mapping: Any, *, version: int) -> int:
     """Validate and insert the file's rows, chunk by chunk; how many there were."""
-    validator = RowValidator(spec, scope)
+    validator = RowValidator(spec, scope, date_orders=batch.date_orders)
     total = 0
     # Each chunk is validated before it is inserted: one write per row, never an update.
     for chunk in itertools.batched(rows, conf.get("CHUNK_SIZE")):
@@ -320,7 +320,7 @@ def validate_batch(batch: UploadBatch, *, row_ids: list[int] | None = None) -> U
 def _revalidate(batch: UploadBatch, row_ids: list[int] | None) -> None:
     """The work of :func:`validate_batch`, inside the caller's transaction and under its lock of the batch."""
     spec, scope = batch_scope(batch)
-    validator = RowValidator(spec, scope)
+    validator = RowValidator(spec, scope, date_orders=batch.date_orders)
     rows = batch.rows.exclude(status=Status.EXCLUDED)  # a row the user excluded stays excluded
     if row_ids is not None:
         rows = rows.filter(pk__in=row_ids)

@@ -21,6 +21,7 @@ from django.db import models
 from django.utils.translation import gettext as _
 
 from . import conf
+from .fields import SpreadsheetDateField
 from .spec import UPDATE, FileRule, StagedRow, UploadSpec
 
 ROW = "__all__"
@@ -100,11 +101,15 @@ class RowValidator:
     between rows beyond what ``full_clean()`` resets.
     """
 
-    def __init__(self, spec: UploadSpec, scope: Any) -> None:
+    def __init__(self, spec: UploadSpec, scope: Any, *, date_orders: dict[str, str] | None = None) -> None:
         self.spec = spec
         self.scope = scope
         self.context = spec.get_row_context(scope)
         self.form = spec.get_form(self.context, data={})
+        # The upload reads each date column's text dates one way (day-first or month-first), decided once per column.
+        for key, order in (date_orders or {}).items():
+            if isinstance(self.form.fields.get(key), SpreadsheetDateField):
+                self.form.fields[key].order = order
         self.write_fields = spec.write_fields()
         #: Related records of matched records, by field and primary key, loaded once per upload rather than joined per row.
         self.related: dict[str, dict[Any, models.Model]] = {}

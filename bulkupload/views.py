@@ -28,14 +28,14 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.generic import TemplateView
 from formtools.wizard.views import NamedUrlSessionWizardView, WizardView
 
-from . import background, conf, fixing, limits, preview, progress, selectors, services, workbook
+from . import background, conf, fixing, limits, preview, progress, selectors, services, values, workbook
 from .exceptions import BatchNotReady, ChangedSincePreview, LimitReached, RollbackConflict
-from .forms import ColumnsForm, ConfirmForm, PreviewForm, RowFixFormSet, UploadForm
+from .forms import ColumnsForm, ConfirmForm, PreviewForm, RowFixFormSet, UploadForm, ValuesForm
 from .models import UploadBatch, UploadRow
 from .paging import CountedPaginator, status_count
 from .spec import UploadSpec, get_spec_or_404
 
-STEPS = ("upload", "columns", "preview", "confirm")
+STEPS = ("upload", "columns", "values", "preview", "confirm")
 logger = logging.getLogger(__name__)
 
 
@@ -133,9 +133,19 @@ class UploadWizard(PageMixin, NamedUrlSessionWizardView):
     costs the user nothing: the URL names the upload and the step.
     """
 
-    form_list = [("upload", UploadForm), ("columns", ColumnsForm), ("preview", PreviewForm), ("confirm", ConfirmForm)]
-    # The columns step appears only for files whose headers need mapping (or whose sheet needs choosing).
-    condition_dict = {"columns": lambda wizard: wizard.batch.needs_columns}
+    form_list = [
+        ("upload", UploadForm),
+        ("columns", ColumnsForm),
+        ("values", ValuesForm),
+        ("preview", PreviewForm),
+        ("confirm", ConfirmForm),
+    ]
+    # The columns step appears only for files whose headers need mapping (or whose sheet needs choosing); the values
+    # step only when a date column reads both ways or a choice/lookup column has values that match nothing.
+    condition_dict = {
+        "columns": lambda wizard: wizard.batch.needs_columns,
+        "values": lambda wizard: values.needs_step(wizard.batch, wizard.request.user),
+    }
     # The upload form stages its file into the batch itself, so formtools keeps no files.
     file_storage = None
     batch: UploadBatch
@@ -191,6 +201,11 @@ class UploadWizard(PageMixin, NamedUrlSessionWizardView):
             if step != first:
                 self.storage.current_step = first
                 return redirect(self.get_step_url(first))
+        if step == "preview" and values.pending(self.batch, self.request.user):
+            # Staged on a task worker (the progress page sends users to the preview): the values step asks first.
+            return redirect(self.get_step_url("values"))
+        if step == "values" and not values.needs_step(self.batch, self.request.user):
+            return redirect(self.get_step_url("preview" if self.batch.is_staged else "upload"))
         if step == "columns" and not self.batch.needs_columns:
             return redirect(self.get_step_url("preview" if self.batch.is_staged else "upload"))
         if step == "preview" and self.request.GET.get("row"):
@@ -214,22 +229,24 @@ class UploadWizard(PageMixin, NamedUrlSessionWizardView):
 
     def get_form_kwargs(self, step: str | None = None) -> dict[str, Any]:
         kwargs = {"batch": self.batch, "spec": self.spec}
+        if step == "values":
+            kwargs.update(user=self.request.user)
         if step == "columns":
             kwargs.update(user=self.request.user, sheet=self.request.POST.get("columns-sheet") or self.request.GET.get("sheet"))
         return kwargs
 
     def get_form(self, step: str | None = None, data: Any = None, files: Any = None):
-        if data is None and step is not None and step != self.steps.current and step in ("upload", "columns", "preview"):
+        if data is None and step is not None and step != self.steps.current and step in ("upload", "columns", "values", "preview"):
             # Revalidating an earlier step at "done": its completion lives in the batch, not the session.
             data = {}
-        if step == "columns" and step != self.steps.current:
-            data = {}  # never stage the file again when a later step revalidates this one
-        elif step in ("columns", None) and self.steps.current == "columns" and self.request.method == "GET":
+        if step in ("columns", "values") and step != self.steps.current:
+            data = {}  # never stage the file (or apply values) again when a later step revalidates this one
+        elif step in ("columns", "values", None) and self.steps.current in ("columns", "values") and self.request.method == "GET":
             data = None  # shown afresh: rendering a form bound to stored data would validate it, and stage the file again
         return super().get_form(step=step, data=data, files=files)
 
     def process_step(self, form) -> dict:
-        if self.steps.current == "columns":
+        if self.steps.current in ("columns", "values"):
             return {}  # the chosen columns live in the batch (its headers); a wide file must not grow the session
         return super().process_step(form)
 
@@ -293,6 +310,7 @@ def preview_context(request: HttpRequest, spec: UploadSpec, batch: UploadBatch, 
         formset = RowFixFormSet(
             spec=spec,
             prefix="fix",
+            date_orders=batch.date_orders,
             initial=[{"row": row.pk, **{c.key: row.values.get(c.key, "") for c in spec.columns}} for row in invalid],
         )
     forms_by_row = {form.initial["row"]: form for form in formset.forms}
