@@ -221,9 +221,11 @@ def test_duplicate_resolution_keeps_exactly_the_chosen_rows(alice, acme_people, 
 
 @pytest.fixture
 def german_activities(alice, acme_people, workday):
-    """Four rows, three with a German activity the spec does not know."""
+    """Four rows, three with a German activity the spec does not know and cannot suggest a value for."""
     e, p = acme_people["emails"], acme_people["codes"]
-    rows = [[e[i % 3], workday - datetime.timedelta(days=i), p[0], 2, "no", a, ""] for i, a in enumerate(["Entwicklung"] * 3 + ["Meeting"])]
+    rows = [
+        [e[i % 3], workday - datetime.timedelta(days=i), p[0], 2, "no", a, ""] for i, a in enumerate(["Programmieren"] * 3 + ["Meeting"])
+    ]
     wizard = Wizard(alice).start()
     wizard.upload(xlsx_file(rows))
     assert wizard.batch().invalid_count == 3
@@ -232,7 +234,7 @@ def german_activities(alice, acme_people, workday):
 
 def test_find_and_replace_counts_first_then_replaces_over_requests(alice, bob, german_activities):
     wizard = german_activities
-    fields = {**page_fields(wizard.preview()), "then": "replace", "replace-column": "activity", "replace-find": "Entwicklung"}
+    fields = {**page_fields(wizard.preview()), "then": "replace", "replace-column": "activity", "replace-find": "Programmieren"}
     fields["replace-with"] = "Development"
     response = alice.post(fix_url(wizard), fields)
     count_page = alice.get(response["Location"])
@@ -240,7 +242,7 @@ def test_find_and_replace_counts_first_then_replaces_over_requests(alice, bob, g
     assert wizard.batch().invalid_count == 3  # counting changes nothing
     url = reverse("bulkupload:replace", kwargs={"spec": SPEC, "upload_id": wizard.upload_id})
     assert bob.post(url, page_fields(count_page, form_id=None)).status_code == 404
-    done = alice.post(url, {"column": "activity", "find": "Entwicklung", "with": "Development", "scope": "all"}, follow=True)
+    done = alice.post(url, {"column": "activity", "find": "Programmieren", "with": "Development", "scope": "all"}, follow=True)
     assert "Replaced in 3 rows. 0 invalid row(s) left." in messages_of(done)
     assert sorted(wizard.batch().rows.values_list("values__activity", flat=True)) == ["Development"] * 3 + ["Meeting"]
 
@@ -251,7 +253,7 @@ def test_replace_only_in_invalid_rows_leaves_valid_ones(alice, german_activities
     assert fixing.count_replacements(batch, column="activity", find="Meeting", scope=fixing.SCOPE_INVALID) == 0
     assert fixing.replace_values(batch, column="activity", find="Meeting", replace="Support", scope=fixing.SCOPE_INVALID) == 0
     assert row(wizard, 5).values["activity"] == "Meeting"
-    assert fixing.replace_values(batch, column="activity", find="Entwicklung", replace="Support", scope=fixing.SCOPE_INVALID) == 3
+    assert fixing.replace_values(batch, column="activity", find="Programmieren", replace="Support", scope=fixing.SCOPE_INVALID) == 3
 
 
 def test_replace_in_a_column_the_spec_has_not_is_refused_by_name(alice, german_activities):
@@ -271,7 +273,7 @@ def test_a_replace_over_10000_rows_is_one_update_and_a_fixed_number_of_queries(d
         list(Employee.objects.filter(tenant=acme).order_by("pk").values_list("email", flat=True)),
         list(Project.objects.filter(tenant=acme, active=True).order_by("code").values_list("code", flat=True)),
     )
-    rows = [[*cells[:5], "Entwicklung", cells[6]] for cells in timesheet(10_000, roster)]
+    rows = [[*cells[:5], "Programmieren", cells[6]] for cells in timesheet(10_000, roster)]
     batch = services.create_batch(get_spec(SPEC), get_user_model().objects.get(username="alice"))
     upload = io.BytesIO(csv_file(rows))
     upload.size = len(upload.getvalue())
@@ -279,9 +281,9 @@ def test_a_replace_over_10000_rows_is_one_update_and_a_fixed_number_of_queries(d
     batch.refresh_from_db()
     assert (batch.total_rows, batch.invalid_count) == (10_000, 10_000)
     with django_assert_num_queries(1):
-        assert fixing.count_replacements(batch, column="activity", find="Entwicklung", scope=fixing.SCOPE_ALL) == 10_000
+        assert fixing.count_replacements(batch, column="activity", find="Programmieren", scope=fixing.SCOPE_ALL) == 10_000
     with django_assert_num_queries(REPLACE_QUERIES):
-        assert fixing.replace_values(batch, column="activity", find="Entwicklung", replace="Admin") == 10_000
+        assert fixing.replace_values(batch, column="activity", find="Programmieren", replace="Admin") == 10_000
     batch.refresh_from_db()
     assert (batch.invalid_count, batch.new_count) == (0, 10_000)
 

@@ -135,13 +135,13 @@ def test_two_tabs_editing_one_row_keep_both_edits_or_tell_the_second(page, steps
 def test_find_and_replace_over_all_rows(page, steps, settings, acme_people, workday, tmp_path):
     settings.BULKUPLOAD = {**getattr(settings, "BULKUPLOAD", {}), "PREVIEW_PAGE_SIZE": 2}
     e, p = acme_people["emails"], acme_people["codes"]
-    rows = [[e[i % 3], workday - datetime.timedelta(days=i), p[0], 2, "no", "Entwicklung" if i != 1 else "Meeting", ""] for i in range(5)]
+    rows = [[e[i % 3], workday - datetime.timedelta(days=i), p[0], 2, "no", "Programmieren" if i != 1 else "Meeting", ""] for i in range(5)]
     log_in(page, steps)
     batch = upload(page, steps, tmp_path, rows)
     expect(page.locator('[data-count="invalid"]')).to_have_text("4")
     page.get_by_text("Fix many rows at once").click()
     page.get_by_label("Column").select_option(label="Activity")
-    type_into(page, page.get_by_label("Find (the whole cell)"), "Entwicklung")
+    type_into(page, page.get_by_label("Find (the whole cell)"), "Programmieren")
     type_into(page, page.get_by_label("Replace with"), "Development")
     steps.check("replace-form")
     tab_to(page, page.get_by_role("button", name="Find rows to change"))
