@@ -19,8 +19,8 @@ import uuid
 import zipfile
 from typing import IO, Any
 
-from django.db import DatabaseError, connections, transaction
 from django.core.signals import request_finished, request_started
+from django.db import DatabaseError, connections, transaction
 from django.db.models import QuerySet
 from django.dispatch import receiver
 from django.utils import timezone
