@@ -85,6 +85,13 @@ def advance(rows: int) -> None:
     listener(snapshot)
 
 
+def status_label(batch: Any) -> str:
+    """Where an upload stands, in a person's words: the columns step is named as such, not "Waiting for a file"."""
+    if batch.status == batch.Status.DRAFT and batch.needs_columns and batch.source_file:
+        return str(_("Matching columns"))
+    return str(batch.get_status_display())
+
+
 # --- the file a background task writes and the progress page reads ---------------------
 
 

@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -67,10 +67,40 @@ class IndexView(PageMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context["specs"] = selectors.specs_for(self.request.user)
-        page = Paginator(selectors.user_batches(self.request.user), 25).get_page(self.request.GET.get("page"))
+        context["specs"] = [{"spec": spec, "scope": scope_name(spec, self.request.user)} for spec in selectors.specs_for(self.request.user)]
+        # An upload that never got a file (a refused one, a start left behind) is nothing to show; the purge removes it.
+        batches = selectors.user_batches(self.request.user).exclude(status=UploadBatch.Status.DRAFT, file_name="")
+        page = Paginator(batches, 25).get_page(self.request.GET.get("page"))
+        for batch in page.object_list:
+            batch.status_label = progress.status_label(batch)
+            batch.may_discard = batch.status in DISCARDABLE
         context["page"] = page
         return context
+
+
+#: Uploads their owner may throw away: not applied, and no task working on them.
+DISCARDABLE = (UploadBatch.Status.DRAFT, UploadBatch.Status.READY)
+
+
+def scope_name(spec: UploadSpec, user: Any) -> str:
+    """Where the user's uploads of ``spec`` land (a tenant's name), "" when that is simply the user themselves."""
+    scope = spec.get_scope(user)
+    return "" if scope is None or scope == user else str(scope)
+
+
+class DiscardView(PageMixin, View):
+    """POST: the owner throws away an upload that was not applied (a refused file, one not wanted), with its file."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        batch = selectors.batch_for_user_or_404(request.user, kwargs["batch_id"])
+        with transaction.atomic():
+            # Locked, then checked: a confirm in another tab may have started applying it meanwhile.
+            if not UploadBatch.objects.select_for_update().filter(pk=batch.pk, status__in=DISCARDABLE).exists():
+                messages.error(request, _("This upload is being worked on or was applied; it cannot be discarded."))
+                return redirect("bulkupload:index")
+            services.discard_batch(batch.pk)
+        messages.success(request, _("The upload “%(name)s” was discarded.") % {"name": batch.file_name or _("(no file yet)")})
+        return redirect("bulkupload:index")
 
 
 class TemplateDownloadView(SpecMixin, View):
