@@ -414,7 +414,9 @@ class BatchView(PageMixin, TemplateView):
         if outcome in UploadRow.Outcome.values and outcome:
             rows = rows.filter(outcome=outcome)
         page = Paginator(rows.order_by("row_number"), conf.get("PREVIEW_PAGE_SIZE")).get_page(self.request.GET.get("page"))
+        page_rows = list(page.object_list)
         return {
+            "receipt_rows": receipt_rows(spec, page_rows),
             **super().get_context_data(**kwargs),
             "batch": batch,
             "spec": spec,
@@ -425,6 +427,40 @@ class BatchView(PageMixin, TemplateView):
             "resume_url": wizard_url(batch, "preview") if not batch.is_final else None,
             "may_roll_back": batch.status == UploadBatch.Status.APPLIED and spec.has_permission(self.request.user),
         }
+
+
+def receipt_rows(spec: UploadSpec, rows: list[UploadRow]) -> list[dict[str, Any]]:
+    """A receipt page's rows with their cells as the preview showed them: numbers and dates in the active locale, a
+    related record by its own value (``p-009`` → ``P-009``); a row never read well shows what the file had."""
+    model = getattr(spec, "model", None)
+    fields = {c.key: _model_field(model, c.field) for c in spec.columns}
+    decoded = {row.pk: preview.decoded_values(spec, row) for row in rows}
+    names: dict[str, dict[Any, str]] = {}
+    for key, field in fields.items():
+        if field is None or not field.is_relation or not hasattr(spec, "lookup_field"):
+            continue
+        pks = {values.get(field.attname, values.get(field.name)) for values in decoded.values()} - {None}
+        lookup = spec.lookup_field(field)
+        if pks and lookup:
+            found = field.related_model._default_manager.filter(pk__in=pks).values_list("pk", lookup)
+            names[key] = {pk: str(value) for pk, value in found}
+    shown = []
+    for row in rows:
+        values = decoded[row.pk]
+        cells = []
+        for column in spec.columns:
+            text, field = row.values.get(column.key, ""), fields[column.key]
+            typed = values.get(field.attname, values.get(field.name)) if field is not None else None
+            cells.append(names[column.key].get(typed, text) if column.key in names else preview.localized(text, typed))
+        shown.append({"row": row, "cells": cells})
+    return shown
+
+
+def _model_field(model: Any, name: str | None) -> Any:
+    try:
+        return model._meta.get_field(name) if model is not None and name else None
+    except Exception:  # a column of the row form alone
+        return None
 
 
 class RollbackView(PageMixin, TemplateView):

@@ -549,3 +549,29 @@ def test_an_applied_upload_cannot_be_discarded(alice, acme_people, workday):
     response = alice.post(reverse("bulkupload:discard", kwargs={"batch_id": batch.pk}))
     assert response.status_code == 302
     assert UploadBatch.objects.filter(pk=batch.pk, status=UploadBatch.Status.APPLIED).exists()
+
+
+def test_the_receipt_shows_the_values_as_the_preview_read_them(alice, acme_people, workday):
+    from .helpers import Wizard, csv_file
+
+    e, p = acme_people["emails"], acme_people["codes"]
+    wizard = Wizard(alice).start()
+    wizard.run(csv_file([[e[0], workday.strftime("%d.%m.%Y"), p[0].lower(), "7,5", "yes", "Development", "x"]]), "de.csv")
+    batch = wizard.batch()
+    assert batch.status == UploadBatch.Status.APPLIED and batch.created_count == 1
+
+    page = alice.get(reverse("bulkupload:batch", kwargs={"batch_id": batch.pk})).content.decode()
+    cells = re.findall(r"<td>([^<]*)</td>", page)
+    assert p[0] in cells and p[0].lower() not in cells  # the project as it is named, not as typed
+    assert "7.5" in cells and "7,5" not in cells  # the number in the page's locale (en)
+    assert workday.strftime("%d.%m.%Y") not in cells
+
+
+def test_after_a_rollback_the_receipt_says_its_counts_are_history(alice, acme_people, workday):
+    batch = apply_rows(rows_for(acme_people, workday))
+    services.rollback_batch(batch.pk)
+    page = alice.get(reverse("bulkupload:batch", kwargs={"batch_id": batch.pk})).content.decode()
+    assert "This upload was rolled back on" in page
+    assert "the 3 entries it created were deleted" in page
+    assert "What the upload did before it was rolled back" in page
+    assert 'aria-label="Outcome before the rollback"' in page
