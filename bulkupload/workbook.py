@@ -157,7 +157,7 @@ def export_workbook(spec: UploadSpec, queryset) -> bytes:
 
 def _template(spec: UploadSpec, records=None, *, scope: Any = None) -> bytes:
     book = Workbook(write_only=True)
-    sheet = book.create_sheet(spec.sheet_title[:31])
+    sheet = book.create_sheet(str(spec.sheet_title)[:31])
     # The dropdowns cover the template's empty rows, after the exported records if there are any.
     last_row = TEMPLATE_ROWS + (records.count() if records is not None else 0)
     choices = spec.template_choices(scope)
@@ -262,7 +262,7 @@ def error_report(spec: UploadSpec, batch) -> bytes:
     keys = [c.key for c in spec.columns if c.key in batch.headers] or [c.key for c in spec.columns]
     labels = {c.key: c.label for c in spec.columns}
     book = Workbook(write_only=True)
-    sheet = book.create_sheet((batch.sheet_name or spec.sheet_title)[:31])
+    sheet = book.create_sheet(str(batch.sheet_name or spec.sheet_title)[:31])
     for index, key in enumerate(keys, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = spec.column(key).width
     sheet.column_dimensions[get_column_letter(len(keys) + 1)].width = 60

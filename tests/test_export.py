@@ -156,3 +156,15 @@ def test_command_line_export_edit_and_import_updates_exactly_two(five_entries, t
     call_command("bulkupload", "import", SPEC, str(edited), "--user", "alice", stdout=out, stderr=io.StringIO())
 
     assert out.getvalue().strip().endswith(": 0 created, 2 updated, 3 unchanged, 0 skipped.")
+
+
+def test_the_german_template_has_a_german_sheet_name_and_german_number_examples(acme):
+    from django.utils import translation
+
+    with translation.override("de"):
+        book = load_workbook(io.BytesIO(workbook.template_workbook(get_spec(SPEC))))
+    assert book.worksheets[0].title == "Einträge"
+    notes = book.worksheets[1]
+    examples = {row[0].value: row[4].value for row in notes.iter_rows(min_row=2)}
+    hours = next(value for label, value in examples.items() if label.startswith("Stunden"))
+    assert hours == "7,5"
