@@ -531,6 +531,12 @@ def progress_status(batch: UploadBatch, *, next_url: str) -> dict[str, Any]:
         }
     else:
         text = ngettext("%(done)s row so far", "%(done)s rows so far", snapshot.done) % {"done": intcomma(snapshot.done)}
+    if (left := snapshot.remaining_seconds()) is not None:
+        text += " · " + (
+            ngettext("about %(n)d second left", "about %(n)d seconds left", left) % {"n": left}
+            if left < 90
+            else ngettext("about %(n)d minute left", "about %(n)d minutes left", round(left / 60)) % {"n": round(left / 60)}
+        )
     return {
         **snapshot.as_dict(),
         "state": background.state(batch),
