@@ -24,7 +24,8 @@ def test_a_large_upload_shows_the_progress_page_and_reaches_the_preview(page, st
     settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 500, "TASKS_ON_THREAD": True}
     e, p = acme_people["emails"], acme_people["codes"]
     rows = [
-        [e[n % 3], workday - datetime.timedelta(days=n // 6), p[(n // 3) % 2], 1 + n % 7, "Development", f"row {n}"] for n in range(2000)
+        [e[n % 3], workday - datetime.timedelta(days=n // 6), p[(n // 3) % 2], 1 + n % 7, "no", "Development", f"row {n}"]
+        for n in range(2000)
     ]
     big = tmp_path / "year.csv"
     big.write_bytes(csv_file(rows))
@@ -49,14 +50,29 @@ def test_a_large_upload_shows_the_progress_page_and_reaches_the_preview(page, st
     assert seen, "the progress page was never shown"
     batch = UploadBatch.objects.get()
     assert batch.total_rows == 2000 and batch.status == UploadBatch.Status.READY
+    assert batch.valid_count > 500  # above the threshold: confirming runs in the background too
     steps.check("preview-after-progress")
+
+    # Confirming is long work too: the progress page again, then the receipt.
+    page.get_by_role("button", name="Continue to confirm").click()
+    if page.get_by_label(re.compile("Skip the invalid rows")).count():
+        page.get_by_label(re.compile("Skip the invalid rows")).check()
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if "/progress/" in r.url else None)
+    page.get_by_role("button", name="Import now").click()
+    expect(page.get_by_role("heading", name="Upload receipt")).to_be_visible(timeout=120_000)
+    # The confirm answered at once and sent the browser to the progress page (which moves on when the work is done).
+    assert sent, "confirming did not go through the progress page"
+    batch.refresh_from_db()
+    assert batch.status == UploadBatch.Status.APPLIED and batch.created_count == batch.valid_count > 0
+    steps.check("receipt-after-progress")
 
 
 def test_progress_page_without_javascript_refreshes_itself(chromium, live_server, settings, acme_people, workday, tmp_path):
     """No script: the working page carries a refresh, and the same address leads on to the preview once the work ends."""
     settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 500, "TASKS_ON_THREAD": True}
     e, p = acme_people["emails"], acme_people["codes"]
-    rows = [[e[n % 3], workday - datetime.timedelta(days=n // 6), p[(n // 3) % 2], 2, "Meeting", ""] for n in range(1500)]
+    rows = [[e[n % 3], workday - datetime.timedelta(days=n // 6), p[(n // 3) % 2], 2, "no", "Meeting", ""] for n in range(1500)]
     big = tmp_path / "noscript.csv"
     big.write_bytes(csv_file(rows))
     context = chromium.new_context(base_url=live_server.url, java_script_enabled=False, locale="en-GB")
