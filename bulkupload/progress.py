@@ -43,7 +43,9 @@ class Snapshot:
     def percent(self) -> int | None:
         if not self.total:
             return None
-        # The total of the reading phase is counted from the file's lines: never claim 100 before the end.
+        if self.done == self.total:
+            return 100
+        # The total of the reading phase is counted from the file's lines: past it, the end is still to come.
         return min(99, self.done * 100 // self.total)
 
     def remaining_seconds(self, now: float | None = None) -> int | None:
