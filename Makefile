@@ -8,14 +8,17 @@ setup:
 	@bash scripts/bootstrap.sh
 
 # DEBUG=1: development only (tracebacks, a key kept in var/); production sets SECRET_KEY and leaves DEBUG unset.
+# Large files are read and applied on a thread of the server (BULKUPLOAD_TASKS_ON_THREAD) behind the progress page;
+# SQLite's write-ahead log lets that page read while the work writes (kept in the database file).
 run: setup
 	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py shell -c "from django.db import connection as c; c.vendor == 'sqlite' and c.cursor().execute('PRAGMA journal_mode=WAL')"
 	DEBUG=1 $(PY) manage.py seed_demo
 	@echo ""
 	@echo "  Open http://127.0.0.1:8000/ and log in as alice (Acme) or bob (Globex); admin for the Django admin."
 	@echo "  Password for all three: bulkupload-demo"
 	@echo ""
-	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+	DEBUG=1 BULKUPLOAD_TASKS_ON_THREAD=1 $(PY) manage.py runserver 127.0.0.1:8000
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -16,18 +16,21 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from . import fixviews, services, views, workbook
+from . import fixviews, progress, services, views, workbook
 from .exceptions import RollbackConflict
 from .models import UploadBatch, UploadRow, WebhookDelivery
 from .spec import UploadSpec, all_specs, get_spec
@@ -118,7 +121,7 @@ class UploadBatchAdmin(ScopedHistoryAdmin):
         "file_name",
         "owner",
         "spec",
-        "status",
+        "status_shown",
         "total_rows",
         "invalid_count",
         "created_count",
@@ -132,9 +135,10 @@ class UploadBatchAdmin(ScopedHistoryAdmin):
     date_hierarchy = "created_at"
     actions = ["rollback_selected"]
     inlines = [WebhookDeliveryInline]
+    # What a person reads: no scope key, raw JSON or checksum; the size in units; links to the receipt and the rows.
     fieldsets = [
-        (None, {"fields": ["owner", "spec", "scope_key", "status", "task_error", "rows_link"]}),
-        (gettext_lazy("File"), {"fields": ["file_name", "file_size", "sha256", "sheet_name", "header_row", "headers", "ignored_headers"]}),
+        (None, {"fields": ["owner", "spec", "status_shown", "task_error", "receipt_link", "rows_link"]}),
+        (gettext_lazy("File"), {"fields": ["file_name", "size", "sheet_name", "header_row", "columns_read", "ignored_columns"]}),
         (
             gettext_lazy("Preview"),
             {"fields": ["total_rows", "new_count", "update_count", "unchanged_count", "invalid_count"]},
@@ -148,6 +152,33 @@ class UploadBatchAdmin(ScopedHistoryAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [name for _title, options in self.fieldsets for name in options["fields"]]
+
+    @admin.display(description=gettext_lazy("Status"), ordering="status")
+    def status_shown(self, batch: UploadBatch) -> str:
+        return progress.status_label(batch)
+
+    @admin.display(description=gettext_lazy("Size"))
+    def size(self, batch: UploadBatch) -> str:
+        return filesizeformat(batch.file_size) if batch.file_size else "—"
+
+    @admin.display(description=gettext_lazy("Columns read"))
+    def columns_read(self, batch: UploadBatch) -> str:
+        """Each column of the file and the column it went to, as the user chose them."""
+        try:
+            labels = {c.key: str(c.label) for c in get_spec(batch.spec).columns}
+        except KeyError:
+            labels = {}
+        pairs = [(str(header), labels.get(key, key)) for key, header in (batch.headers or {}).items()]
+        return format_html_join(mark_safe("<br>"), "{} → {}", pairs) or "—"  # each part escaped by format_html_join
+
+    @admin.display(description=gettext_lazy("Ignored columns"))
+    def ignored_columns(self, batch: UploadBatch) -> str:
+        return ", ".join(str(header) for header in batch.ignored_headers or []) or "—"
+
+    @admin.display(description=gettext_lazy("Receipt"))
+    def receipt_link(self, batch: UploadBatch) -> str:
+        url = reverse("bulkupload:batch", kwargs={"batch_id": batch.pk})
+        return format_html('<a href="{}">{}</a>', url, _("The upload's receipt, row by row"))
 
     @admin.display(description=gettext_lazy("Rows"))
     def rows_link(self, batch: UploadBatch) -> str:
@@ -173,8 +204,48 @@ class UploadBatchAdmin(ScopedHistoryAdmin):
 
     @admin.action(description=gettext_lazy("Roll back selected batches"), permissions=["rollback"])
     def rollback_selected(self, request: HttpRequest, queryset: QuerySet[UploadBatch]) -> HttpResponse | None:
-        """Roll back each batch; those whose records changed since wait for confirmation on an intermediate page."""
-        confirmed = set(request.POST.getlist("force")) if request.POST.get("confirm_rollback") else set()
+        """Ask first on an intermediate page (as Django's delete action does), naming what each batch would undo and
+        any records changed since; roll back only when that page is confirmed."""
+        confirmed = bool(request.POST.get("confirm_rollback"))
+        forced = set(request.POST.getlist("force")) if confirmed else set()
+        self._report_hidden(request, queryset)
+        rolled, untouched, asked = 0, 0, []
+        # Newest first: undoing a later batch first often clears the conflicts of an earlier one.
+        for batch in queryset.order_by("-applied_at", "-created_at"):
+            if not self.may_undo(request, batch):
+                self.message_user(
+                    request,
+                    _("“%(batch)s” was not rolled back: that deletes and changes %(records)s, which you may not do.")
+                    % {"batch": batch, "records": self.records_name(batch)},
+                    messages.ERROR,
+                )
+            elif batch.status != UploadBatch.Status.APPLIED:
+                untouched += 1
+            elif not confirmed:
+                asked.append({"batch": batch, "message": _dry_run_conflict(batch)})
+            else:
+                try:
+                    _batch, done = services.rollback_batch(batch.pk, force=str(batch.pk) in forced)
+                except RollbackConflict as exc:  # changed between the question and the answer: ask again
+                    asked.append({"batch": batch, "message": str(exc)})
+                    continue
+                rolled += done
+                untouched += not done
+        self._report_done(request, rolled, untouched)
+        if not asked:
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Roll back the selected batches?"),
+            "opts": self.opts,
+            "batches": asked,
+            "conflicts": [item for item in asked if item["message"]],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action": "rollback_selected",
+        }
+        return TemplateResponse(request, "bulkupload/admin/rollback_confirmation.html", context)
+
+    def _report_hidden(self, request: HttpRequest, queryset: QuerySet[UploadBatch]) -> None:
         hidden = len(set(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))) - queryset.count()
         if hidden > 0 and not request.POST.get("select_across"):
             # The queryset holds only the batches this user may see: the others were not found, and stay as they are.
@@ -188,24 +259,8 @@ class UploadBatchAdmin(ScopedHistoryAdmin):
                 % {"count": hidden},
                 messages.ERROR,
             )
-        rolled, untouched, conflicts = 0, 0, []
-        # Newest first: undoing a later batch first often clears the conflicts of an earlier one.
-        for batch in queryset.order_by("-applied_at", "-created_at"):
-            if not self.may_undo(request, batch):
-                self.message_user(
-                    request,
-                    _("“%(batch)s” was not rolled back: that deletes and changes %(records)s, which you may not do.")
-                    % {"batch": batch, "records": self.records_name(batch)},
-                    messages.ERROR,
-                )
-                continue
-            try:
-                _batch, done = services.rollback_batch(batch.pk, force=str(batch.pk) in confirmed)
-            except RollbackConflict as exc:
-                conflicts.append({"batch": batch, "message": str(exc), "rows": exc.rows})
-                continue
-            rolled += done
-            untouched += not done
+
+    def _report_done(self, request: HttpRequest, rolled: int, untouched: int) -> None:
         if rolled:
             self.message_user(
                 request, ngettext("Rolled back %(count)d batch.", "Rolled back %(count)d batches.", rolled) % {"count": rolled}
@@ -221,17 +276,23 @@ class UploadBatchAdmin(ScopedHistoryAdmin):
                 % {"count": untouched},
                 messages.WARNING,
             )
-        if not conflicts:
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Roll back batches with later changes?"),
-            "opts": self.opts,
-            "conflicts": conflicts,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "action": "rollback_selected",
-        }
-        return TemplateResponse(request, "bulkupload/admin/rollback_confirmation.html", context)
+
+
+class _DryRun(Exception):
+    """Raised inside a transaction to undo a rollback tried only to see whether it would conflict."""
+
+
+def _dry_run_conflict(batch: UploadBatch) -> str:
+    """Why rolling ``batch`` back would overwrite later changes ("" when it would not), found by trying it and
+    undoing the try: the service is the one place that knows, and nothing of the try is kept (signals included)."""
+    try:
+        with transaction.atomic():
+            services.rollback_batch(batch.pk)
+            raise _DryRun
+    except _DryRun:
+        return ""
+    except RollbackConflict as exc:
+        return str(exc)
 
 
 @admin.register(UploadRow)
@@ -287,6 +348,12 @@ class AdminPageMixin:
 
 
 class AdminStartView(AdminPageMixin, views.StartView):
+    template_name = "bulkupload/admin/start.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        # A superuser sees every tenant's records: say which one this upload goes into.
+        return {**super().get_context_data(**kwargs), "scope_name": views.scope_name(self.spec, self.request.user)}
+
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         batch = services.create_batch(self.spec, request.user)
         return redirect(self.admin_url("wizard", upload_id=batch.pk, step="upload"))

@@ -11,9 +11,14 @@ this module: the import runs one way, from the decision to the task.
 
 from __future__ import annotations
 
+import logging
+import threading
+import uuid
 from typing import IO, Any
 
-from django.db import transaction
+from django.core.signals import request_finished, request_started
+from django.db import connections, transaction
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -27,6 +32,7 @@ from .tasks import release_if_stalled, release_stalled, run_apply, run_staging
 
 __all__ = ["estimate_rows", "release_if_stalled", "release_stalled", "run_apply", "run_staging"]
 Status = UploadBatch.Status
+logger = logging.getLogger(__name__)
 
 
 def runs_in_background(rows: int) -> bool:
@@ -90,8 +96,7 @@ def queue_staging(batch: UploadBatch, *, sheet: str | None, positions: dict[str,
     if not claimed:
         raise BatchNotReady(_("This upload is already being read or applied."))
     progress.file_listener(batch.pk)(progress.Snapshot())
-    result = tasks.stage_batch.enqueue(str(batch.pk), sheet, positions)
-    UploadBatch.objects.filter(pk=batch.pk).update(task_id=str(result.id)[:64])
+    _enqueue(batch.pk, tasks.stage_batch, str(batch.pk), sheet, positions)
     batch.refresh_from_db()
     if batch.status == Status.DRAFT and batch.task_error:
         raise FileRejected(batch.task_error)
@@ -145,12 +150,64 @@ def queue_apply(
     if not claimed:
         return batch, False
     progress.file_listener(batch_id)(progress.Snapshot())
-    result = tasks.apply_batch.enqueue(str(batch_id))
-    UploadBatch.objects.filter(pk=batch_id).update(task_id=str(result.id)[:64])
+    _enqueue(batch_id, tasks.apply_batch, str(batch_id))
     batch.refresh_from_db()
     if batch.status == Status.READY and batch.task_error:
         raise BatchNotReady(batch.task_error)
     return batch, True
+
+
+def on_thread(task: Any) -> bool:
+    """Whether ``task`` runs on a thread of this process: its backend runs tasks in the process
+    (``ImmediateBackend``) and ``BULKUPLOAD["TASKS_ON_THREAD"]`` asks for the request to return at once."""
+    from .compat import task_backends
+
+    return bool(conf.get("TASKS_ON_THREAD")) and type(task_backends[task.backend]).__name__ == "ImmediateBackend"
+
+
+def _enqueue(batch_id: Any, task: Any, *args: Any) -> None:
+    """Queue ``task`` for the batch and remember its id; with an in-process backend, on a thread when so configured.
+
+    The task id is written before the thread starts: on SQLite the task holds the write lock for its whole
+    transaction, so a write after it started would wait for the work to end (the very wait this avoids).
+    """
+    if not on_thread(task):
+        result = task.enqueue(*args)
+        UploadBatch.objects.filter(pk=batch_id).update(task_id=str(result.id)[:64])
+        return
+    UploadBatch.objects.filter(pk=batch_id).update(task_id=f"thread-{uuid.uuid4().hex}"[:64])
+    thread = threading.Thread(target=_run_on_thread, args=(task, args), name=f"bulkupload-{batch_id}", daemon=True)
+    if getattr(_request, "active", False):
+        # Started once the response is complete: the request's own last writes (the wizard's session) would
+        # otherwise wait on SQLite for the task's write lock, i.e. for the whole work.
+        _request.pending.append(thread)
+    else:
+        thread.start()
+
+
+_request = threading.local()
+
+
+@receiver(request_started)
+def _request_started(**kwargs: Any) -> None:
+    _request.active, _request.pending = True, []
+
+
+@receiver(request_finished)
+def _request_finished(**kwargs: Any) -> None:
+    pending, _request.active, _request.pending = getattr(_request, "pending", []), False, []
+    for thread in pending:
+        thread.start()
+
+
+def _run_on_thread(task: Any, args: tuple[Any, ...]) -> None:
+    """Run one task on this thread (the backend runs it at once); a failure is recorded on the batch by the task."""
+    try:
+        task.enqueue(*args)
+    except Exception:  # the task already logged it and put the batch back where the user can try again
+        logger.debug("Background task %s ended with an error", task.name, exc_info=True)
+    finally:
+        connections.close_all()  # this thread's own database connections
 
 
 def _forget_failure(batch: UploadBatch) -> None:

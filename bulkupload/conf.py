@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     "REQUEST_SIZE_MARGIN": 1024 * 1024,
     # Files with more rows than this are read, checked and applied by a task (django.tasks).
     "TASK_THRESHOLD_ROWS": 5000,
+    # With the in-process ImmediateBackend, run that work on a thread of the web process so the request returns at
+    # once and the progress page shows (False: in the request, as the backend says). `make run` turns it on.
+    "TASKS_ON_THREAD": False,
     # A task reading or applying that has reported no progress for this long is taken as stopped (its worker
     # died): the progress page releases the batch so the user can try again. Waiting for a worker never counts.
     "TASK_STALLED_AFTER_SECONDS": 600,

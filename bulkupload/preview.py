@@ -99,6 +99,16 @@ def jump_target(batch: UploadBatch, query: Mapping[str, str]) -> tuple[dict[str,
     return {"status": status, "page": before // conf.get("PREVIEW_PAGE_SIZE") + 1, "target": number}, number
 
 
+def decoded_values(spec: UploadSpec, row: UploadRow) -> dict[str, Any]:
+    """The row's model values by field name and attname (valid rows only; {} otherwise)."""
+    if row.data is None:
+        return {}
+    try:
+        return decode_values(spec.model, row.data)
+    except (ValueError, TypeError, LookupError):
+        return {}
+
+
 def typed_values(spec: UploadSpec, row: UploadRow) -> dict[str, Any]:
     """Column key → the row's typed value (valid rows only), for locale-aware display."""
     if row.data is None:

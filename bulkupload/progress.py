@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
@@ -35,19 +36,38 @@ class Snapshot:
     phase: str = "queued"
     done: int = 0
     total: int | None = None
+    #: When the phase began (a Unix time), for the estimate of the time left.
+    started: float | None = None
 
     @property
     def percent(self) -> int | None:
         if not self.total:
             return None
-        return min(100, self.done * 100 // self.total)
+        if self.done == self.total:
+            return 100
+        # The total of the reading phase is counted from the file's lines: past it, the end is still to come.
+        return min(99, self.done * 100 // self.total)
+
+    def remaining_seconds(self, now: float | None = None) -> int | None:
+        """About how long the phase still takes, at the pace so far; None until that pace says enough to be
+        trusted (a tenth of the rows and two seconds in), so the estimate is never wildly off."""
+        if not self.total or not self.started or self.done <= 0:
+            return None
+        elapsed = (now if now is not None else time.time()) - self.started
+        if elapsed < ESTIMATE_AFTER_SECONDS or self.done * 10 < self.total:
+            return None
+        return max(1, round(elapsed * max(self.total - self.done, 0) / self.done))
 
     @property
     def label(self) -> str:
         return str(PHASES.get(self.phase, self.phase))
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "percent": self.percent, "label": self.label}
+        return {**asdict(self), "percent": self.percent, "label": self.label, "remaining": self.remaining_seconds()}
+
+
+#: Seconds of work before the page offers an estimate of the time left.
+ESTIMATE_AFTER_SECONDS = 2
 
 
 Listener = Callable[[Snapshot], None]
@@ -71,7 +91,7 @@ def start(phase: str, total: int | None = None) -> None:
     if current is None:
         return
     listener, snapshot = current
-    snapshot.phase, snapshot.done, snapshot.total = phase, 0, total
+    snapshot.phase, snapshot.done, snapshot.total, snapshot.started = phase, 0, total, time.time()
     listener(snapshot)
 
 
@@ -83,6 +103,13 @@ def advance(rows: int) -> None:
     listener, snapshot = current
     snapshot.done += rows
     listener(snapshot)
+
+
+def status_label(batch: Any) -> str:
+    """Where an upload stands, in a person's words: the columns step is named as such, not "Waiting for a file"."""
+    if batch.status == batch.Status.DRAFT and batch.needs_columns and batch.source_file:
+        return str(_("Matching columns"))
+    return str(batch.get_status_display())
 
 
 # --- the file a background task writes and the progress page reads ---------------------
@@ -113,7 +140,8 @@ def read(batch_id: Any) -> Snapshot:
     try:
         with open(_path(batch_id), encoding="utf-8") as stored:
             data = json.load(stored)
-        return Snapshot(phase=str(data["phase"]), done=int(data["done"]), total=data["total"])
+        started = data.get("started")
+        return Snapshot(phase=str(data["phase"]), done=int(data["done"]), total=data["total"], started=float(started) if started else None)
     except (OSError, ValueError, KeyError, TypeError):
         return Snapshot()
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.IndexView.as_view(), name="index"),
     path("batches/<uuid:batch_id>/", views.BatchView.as_view(), name="batch"),
     path("batches/<uuid:batch_id>/rollback/", views.RollbackView.as_view(), name="rollback"),
+    path("batches/<uuid:batch_id>/discard/", views.DiscardView.as_view(), name="discard"),
     path("batches/<uuid:batch_id>/progress/", views.ProgressView.as_view(), name="progress"),
     path("<slug:spec>/template.xlsx", views.TemplateDownloadView.as_view(), name="template"),
     path("<slug:spec>/new/", views.StartView.as_view(), name="start"),

@@ -16,7 +16,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import DatabaseError
+from django.db import DatabaseError, OperationalError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -84,10 +84,40 @@ class IndexView(PageMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context["specs"] = selectors.specs_for(self.request.user)
-        page = Paginator(selectors.user_batches(self.request.user), 25).get_page(self.request.GET.get("page"))
+        context["specs"] = [{"spec": spec, "scope": scope_name(spec, self.request.user)} for spec in selectors.specs_for(self.request.user)]
+        # An upload that never got a file (a refused one, a start left behind) is nothing to show; the purge removes it.
+        batches = selectors.user_batches(self.request.user).exclude(status=UploadBatch.Status.DRAFT, file_name="")
+        page = Paginator(batches, 25).get_page(self.request.GET.get("page"))
+        for batch in page.object_list:
+            batch.status_label = progress.status_label(batch)
+            batch.may_discard = batch.status in DISCARDABLE
         context["page"] = page
         return context
+
+
+#: Uploads their owner may throw away: not applied, and no task working on them.
+DISCARDABLE = (UploadBatch.Status.DRAFT, UploadBatch.Status.READY)
+
+
+def scope_name(spec: UploadSpec, user: Any) -> str:
+    """Where the user's uploads of ``spec`` land (a tenant's name), "" when that is simply the user themselves."""
+    scope = spec.get_scope(user)
+    return "" if scope is None or scope == user else str(scope)
+
+
+class DiscardView(PageMixin, View):
+    """POST: the owner throws away an upload that was not applied (a refused file, one not wanted), with its file."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        batch = selectors.batch_for_user_or_404(request.user, kwargs["batch_id"])
+        with transaction.atomic():
+            # Locked, then checked: a confirm in another tab may have started applying it meanwhile.
+            if not UploadBatch.objects.select_for_update().filter(pk=batch.pk, status__in=DISCARDABLE).exists():
+                messages.error(request, _("This upload is being worked on or was applied; it cannot be discarded."))
+                return redirect("bulkupload:index")
+            services.discard_batch(batch.pk)
+        messages.success(request, _("The upload “%(name)s” was discarded.") % {"name": batch.file_name or _("(no file yet)")})
+        return redirect("bulkupload:index")
 
 
 class TemplateDownloadView(SpecMixin, View):
@@ -369,7 +399,9 @@ class BatchView(PageMixin, TemplateView):
         if outcome in UploadRow.Outcome.values and outcome:
             rows = rows.filter(outcome=outcome)
         page = Paginator(rows.order_by("row_number"), conf.get("PREVIEW_PAGE_SIZE")).get_page(self.request.GET.get("page"))
+        page_rows = list(page.object_list)
         return {
+            "receipt_rows": receipt_rows(spec, page_rows),
             **super().get_context_data(**kwargs),
             "batch": batch,
             "spec": spec,
@@ -380,6 +412,40 @@ class BatchView(PageMixin, TemplateView):
             "resume_url": wizard_url(batch, "preview") if not batch.is_final else None,
             "may_roll_back": batch.status == UploadBatch.Status.APPLIED and spec.has_permission(self.request.user),
         }
+
+
+def receipt_rows(spec: UploadSpec, rows: list[UploadRow]) -> list[dict[str, Any]]:
+    """A receipt page's rows with their cells as the preview showed them: numbers and dates in the active locale, a
+    related record by its own value (``p-009`` → ``P-009``); a row never read well shows what the file had."""
+    model = getattr(spec, "model", None)
+    fields = {c.key: _model_field(model, c.field) for c in spec.columns}
+    decoded = {row.pk: preview.decoded_values(spec, row) for row in rows}
+    names: dict[str, dict[Any, str]] = {}
+    for key, field in fields.items():
+        if field is None or not field.is_relation or not hasattr(spec, "lookup_field"):
+            continue
+        pks = {values.get(field.attname, values.get(field.name)) for values in decoded.values()} - {None}
+        lookup = spec.lookup_field(field)
+        if pks and lookup:
+            found = field.related_model._default_manager.filter(pk__in=pks).values_list("pk", lookup)
+            names[key] = {pk: str(value) for pk, value in found}
+    shown = []
+    for row in rows:
+        values = decoded[row.pk]
+        cells = []
+        for column in spec.columns:
+            text, field = row.values.get(column.key, ""), fields[column.key]
+            typed = values.get(field.attname, values.get(field.name)) if field is not None else None
+            cells.append(names[column.key].get(typed, text) if column.key in names else preview.localized(text, typed))
+        shown.append({"row": row, "cells": cells})
+    return shown
+
+
+def _model_field(model: Any, name: str | None) -> Any:
+    try:
+        return model._meta.get_field(name) if model is not None and name else None
+    except Exception:  # a column of the row form alone
+        return None
 
 
 class RollbackView(PageMixin, TemplateView):
@@ -419,14 +485,32 @@ class ProgressView(PageMixin, TemplateView):
     template_name = "bulkupload/progress.html"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        batch = selectors.batch_for_user_or_404(request.user, kwargs["batch_id"])
-        status = progress_status(batch, next_url=self.get_next_url(batch))
+        try:
+            batch = selectors.batch_for_user_or_404(request.user, kwargs["batch_id"])
+            status = progress_status(batch, next_url=self.get_next_url(batch))
+        except OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            # SQLite without a write-ahead log (or its shared-cache test database): the work holds the table for a
+            # moment. Never a 500 and never a wait: "still working, look again", with nothing about the upload.
+            return self.busy_response(request)
         if request.GET.get("format") == "json":
             return JsonResponse(status, headers={"Cache-Control": "no-store"})
         if status["state"] == "done":
             return redirect(status["next"])
         context = self.get_context_data(batch=batch, spec=get_spec_or_404(batch.spec), status=status, retry_url=self.get_retry_url(batch))
         return self.render_to_response(context)
+
+    def busy_response(self, request: HttpRequest) -> HttpResponse:
+        """503 with Retry-After: the page's script polls again; without it, the page refreshes itself."""
+        status = {"state": "working", "label": progress.Snapshot().label, "text": _("Still working…"), "percent": None}
+        if request.GET.get("format") == "json":
+            response: HttpResponse = JsonResponse(status, status=503)
+        else:
+            response = self.render_to_response(self.get_context_data(status=status, busy=True), status=503)
+        response["Retry-After"] = "3"
+        response["Cache-Control"] = "no-store"
+        return response
 
     def get_next_url(self, batch: UploadBatch) -> str:
         """Where the user goes when the work ended: the receipt, or the wizard's next step."""
@@ -450,6 +534,12 @@ def progress_status(batch: UploadBatch, *, next_url: str) -> dict[str, Any]:
         }
     else:
         text = ngettext("%(done)s row so far", "%(done)s rows so far", snapshot.done) % {"done": intcomma(snapshot.done)}
+    if (left := snapshot.remaining_seconds()) is not None:
+        text += " · " + (
+            ngettext("about %(n)d second left", "about %(n)d seconds left", left) % {"n": left}
+            if left < 90
+            else ngettext("about %(n)d minute left", "about %(n)d minutes left", round(left / 60)) % {"n": round(left / 60)}
+        )
     return {
         **snapshot.as_dict(),
         "state": background.state(batch),

@@ -168,6 +168,8 @@ BULKUPLOAD = {
     # The upload pages in the demo's own look (templates/base.html) instead of the engine's page.
     "BASE_TEMPLATE": "base.html",
     "FILE_ROOT": os.environ.get("BULKUPLOAD_FILE_ROOT", str(BASE_DIR / "var" / "uploads")),
+    # `make run` sets it: large files are read and applied on a thread, behind the progress page.
+    "TASKS_ON_THREAD": os.environ.get("BULKUPLOAD_TASKS_ON_THREAD") == "1",
     "MAX_FILE_SIZE": int(os.environ.get("BULKUPLOAD_MAX_FILE_SIZE", 20 * 1024 * 1024)),
     "MAX_ROWS": int(os.environ.get("BULKUPLOAD_MAX_ROWS", 100_000)),
     "PURGE_AFTER_HOURS": int(os.environ.get("BULKUPLOAD_PURGE_AFTER_HOURS", 72)),

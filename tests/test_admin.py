@@ -63,6 +63,18 @@ def act(client: Client, url: str, action: str, objects, **extra):
     return client.post(url, {"action": action, ACTION_CHECKBOX_NAME: [str(o.pk) for o in objects], **extra})
 
 
+def roll_back(client: Client, objects):
+    """Choose the action, then answer its intermediate page as a person would (what that page's form posts)."""
+    asked = act(client, BATCHES, "rollback_selected", objects)
+    if asked.status_code != 200:
+        return asked
+    page = asked.content.decode()
+    assert 'name="confirm_rollback"' in page
+    ids = re.findall(rf'name="{ACTION_CHECKBOX_NAME}" value="([^"]+)"', page)
+    forced = re.findall(r'name="force" value="([^"]+)"', page)
+    return client.post(BATCHES, {"action": "rollback_selected", ACTION_CHECKBOX_NAME: ids, "force": forced, "confirm_rollback": "yes"})
+
+
 # --- upload history --------------------------------------------------------------------
 
 
@@ -122,8 +134,13 @@ def updated_batch(acme, acme_people, workday):
 def test_roll_back_selected_batches_restores_the_entries(admin, updated_batch):
     second, before = updated_batch
 
-    response = act(admin, BATCHES, "rollback_selected", [second])
+    asked = act(admin, BATCHES, "rollback_selected", [second])
 
+    # Always asked first, as Django's delete action does, even when nothing conflicts; nothing happens yet.
+    assert asked.status_code == 200 and "Yes, roll back" in asked.content.decode()
+    second.refresh_from_db()
+    assert second.status == UploadBatch.Status.APPLIED
+    response = roll_back(admin, [second])
     assert response.status_code == 302
     assert sorted(Entry.objects.values_list("pk", "hours", "note")) == before
     second.refresh_from_db()
@@ -151,7 +168,7 @@ def test_roll_back_asks_first_when_entries_changed_since_naming_the_rows(admin, 
 
 def test_rolling_back_twice_does_nothing_the_second_time(admin, updated_batch):
     second, before = updated_batch
-    act(admin, BATCHES, "rollback_selected", [second])
+    roll_back(admin, [second])
 
     act(admin, BATCHES, "rollback_selected", [second])
 
@@ -189,7 +206,7 @@ def test_roll_back_by_staff_who_may_delete_and_change_the_entries(acme, updated_
     second, before = updated_batch
     clerk = staff(acme, "view_uploadbatch", "change_uploadbatch", "change_entry", "delete_entry")
 
-    act(clerk, BATCHES, "rollback_selected", [second])
+    roll_back(clerk, [second])
 
     second.refresh_from_db()
     assert second.status == UploadBatch.Status.ROLLED_BACK
@@ -390,7 +407,7 @@ def test_staff_cannot_roll_back_another_tenants_batch(two_tenants, globex):
 def test_staff_roll_back_their_own_tenants_batch_among_others(two_tenants, acme, globex):
     carol = two_tenants["acme_staff"]
 
-    act(carol, BATCHES, "rollback_selected", [two_tenants["acme_batch"], two_tenants["globex_batch"]])
+    roll_back(carol, [two_tenants["acme_batch"], two_tenants["globex_batch"]])
 
     assert Entry.objects.filter(tenant=acme).count() == 0
     assert Entry.objects.filter(tenant=globex).count() == 2
@@ -470,3 +487,101 @@ def test_the_offered_filters_still_work(two_tenants, demo):
 
     assert "Acme work" in by_batch and "Globex work" not in by_batch
     assert applied.status_code == 200 and "bob.xlsx" in applied.content.decode()
+
+
+# --- issue 14: the batch page, the columns step, the tenant, "my uploads" ---------------------------------------
+
+
+def test_the_rollback_question_names_each_batch_with_a_link_to_its_receipt(admin, updated_batch):
+    second, _before = updated_batch
+    page = act(admin, BATCHES, "rollback_selected", [second]).content.decode()
+    assert reverse("bulkupload:batch", kwargs={"batch_id": second.pk}) in page
+    assert "1 created to delete, 1 updated to restore." in page
+    assert 'name="force"' not in page  # nothing conflicts: nothing is forced
+
+
+def test_the_batch_page_shows_no_internals_and_links_to_the_receipt(admin, acme_people, workday):
+    batch = apply_rows(rows_for(acme_people, workday))
+    UploadBatch.objects.filter(pk=batch.pk).update(file_size=12_345)
+    page = admin.get(reverse("admin:bulkupload_uploadbatch_change", args=[batch.pk])).content.decode()
+
+    assert batch.sha256 and batch.sha256 not in page
+    assert "Scope key" not in page and "Sha256" not in page
+    assert '{"' not in page and "employee_email" not in page  # no raw JSON of the headers
+    assert "Employee email → Employee email" in page
+    assert "12.1\xa0KB" in page and "12345" not in page  # the size with its unit
+    assert reverse("bulkupload:batch", kwargs={"batch_id": batch.pk}) in page
+
+
+def test_an_upload_at_the_columns_step_shows_as_such(admin, alice, acme_people, workday):
+    from .helpers import Wizard, csv_file
+
+    wizard = Wizard(alice).start()
+    e, p = acme_people["emails"], acme_people["codes"]
+    wizard.upload(csv_file([[e[0], workday, p[0], 2, "Meeting", ""]], header=["Mail", "Day", "Proj", "Hrs", "Activity", "x"]), "own.csv")
+    batch = wizard.batch()
+    assert batch.status == UploadBatch.Status.DRAFT and batch.needs_columns
+
+    listing = admin.get(BATCHES).content.decode()
+    mine = alice.get(reverse("bulkupload:index")).content.decode()
+    assert "Matching columns" in listing and '<td class="field-status_shown">Waiting for a file' not in listing
+    assert "Matching columns" in mine and "Waiting for a file" not in mine
+
+
+def test_the_admin_start_page_says_which_tenant_the_upload_goes_into(admin, acme):
+    page = admin.get(UPLOAD).content.decode()
+    assert "The upload goes into <strong>Acme</strong>" in page
+
+
+def test_my_uploads_hides_uploads_without_a_file_and_discards_on_post_by_the_owner_only(alice, bob, acme_people, workday):
+    from .helpers import Wizard
+
+    empty = Wizard(alice).start()
+    refused = Wizard(alice).start()
+    refused.upload(b"not,a\nspreadsheet\x00\x01", "broken.xlsx")
+    kept = Wizard(alice).start()
+    kept.upload(xlsx_file(rows_for(acme_people, workday)), "march.xlsx")
+    index = reverse("bulkupload:index")
+
+    page = alice.get(index).content.decode()
+    assert "<td>march.xlsx</td>" in page and "Waiting for a file" not in page and "Discard march.xlsx" in page
+    discard = reverse("bulkupload:discard", kwargs={"batch_id": kept.upload_id})
+    assert alice.get(discard).status_code == 405  # a GET (a prefetch, a crawler) never discards
+    assert bob.post(discard).status_code == 404  # not his
+    assert alice.post(discard).status_code == 302
+    assert not UploadBatch.objects.filter(pk=kept.upload_id).exists()
+    assert "<td>march.xlsx</td>" not in alice.get(index).content.decode()
+    assert UploadBatch.objects.filter(pk__in=[empty.upload_id, refused.upload_id]).count() == 2  # hidden, purged later
+
+
+def test_an_applied_upload_cannot_be_discarded(alice, acme_people, workday):
+    batch = apply_rows(rows_for(acme_people, workday))
+    response = alice.post(reverse("bulkupload:discard", kwargs={"batch_id": batch.pk}))
+    assert response.status_code == 302
+    assert UploadBatch.objects.filter(pk=batch.pk, status=UploadBatch.Status.APPLIED).exists()
+
+
+def test_the_receipt_shows_the_values_as_the_preview_read_them(alice, acme_people, workday):
+    from .helpers import Wizard, csv_file
+
+    e, p = acme_people["emails"], acme_people["codes"]
+    wizard = Wizard(alice).start()
+    wizard.run(csv_file([[e[0], workday.strftime("%d.%m.%Y"), p[0].lower(), "7,5", "yes", "Development", "x"]]), "de.csv")
+    batch = wizard.batch()
+    assert batch.status == UploadBatch.Status.APPLIED and batch.created_count == 1
+
+    page = alice.get(reverse("bulkupload:batch", kwargs={"batch_id": batch.pk})).content.decode()
+    cells = re.findall(r"<td>([^<]*)</td>", page)
+    assert p[0] in cells and p[0].lower() not in cells  # the project as it is named, not as typed
+    assert "7.5" in cells and "7,5" not in cells  # the number in the page's locale (en)
+    assert workday.strftime("%d.%m.%Y") not in cells
+
+
+def test_after_a_rollback_the_receipt_says_its_counts_are_history(alice, acme_people, workday):
+    batch = apply_rows(rows_for(acme_people, workday))
+    services.rollback_batch(batch.pk)
+    page = alice.get(reverse("bulkupload:batch", kwargs={"batch_id": batch.pk})).content.decode()
+    assert "This upload was rolled back on" in page
+    assert "the 3 entries it created were deleted" in page
+    assert "What the upload did before it was rolled back" in page
+    assert 'aria-label="Outcome before the rollback"' in page

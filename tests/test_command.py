@@ -192,7 +192,7 @@ def test_export_writes_the_users_entries_in_the_template_format(acme, acme_peopl
     sheet = load_workbook(target, read_only=True).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
     assert list(rows[0]) == HEADER
-    assert sorted(row[3] for row in rows[1:]) == ["4", "7.5", "8"]
+    assert sorted(row[3] for row in rows[1:]) == [4, 7.5, 8]  # numbers stay numbers (issue 14)
 
 
 def test_export_shows_only_the_users_own_tenant(acme, globex, acme_people, workday, tmp_path):

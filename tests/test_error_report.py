@@ -38,7 +38,7 @@ def test_report_holds_the_invalid_rows_with_errors_highlights_and_comments(alice
     wizard = uploaded(alice, acme_people, workday)
     sheet = load_workbook(io.BytesIO(report(alice, wizard))).worksheets[0]
 
-    assert [c.value for c in sheet[1]] == [*HEADER, "Errors"]
+    assert [c.value for c in sheet[1]] == [*HEADER, "Errors", "Row in your file"]
     assert sheet.max_row == 3  # the header and the two invalid rows
     hours, project = sheet.cell(row=2, column=4), sheet.cell(row=3, column=3)
     assert (hours.value, project.value) == ("30", "P-999")
@@ -77,7 +77,7 @@ def test_fixed_report_uploads_again_cleanly(alice, acme, acme_people, workday):
     response = again.upload(fixed.getvalue(), "march-errors.xlsx")
     assert response["Location"].endswith("/preview/")  # the Errors column is ignored; no columns to choose
     batch = again.batch()
-    assert (batch.new_count, batch.invalid_count, batch.ignored_headers) == (2, 0, ["Errors"])
+    assert (batch.new_count, batch.invalid_count, batch.ignored_headers) == (2, 0, ["Errors", "Row in your file"])
     assert batch.rows.get(row_number=2).values["note"] == "=1+2"
     again.to_confirm()
     again.confirm()
@@ -95,7 +95,7 @@ def test_report_keeps_the_users_own_headers(alice, acme_people, workday):
 
     response = alice.get(reverse("bulkupload:error_report", kwargs={"spec": SPEC, "upload_id": wizard.upload_id}))
     sheet = load_workbook(io.BytesIO(response.content)).worksheets[0]
-    assert [c.value for c in sheet[1]] == [*header, "Errors"]
+    assert [c.value for c in sheet[1]] == [*header, "Errors", "Row in your file"]
     assert sheet.cell(row=2, column=4).comment.text == "Hours must be at most 24."
 
 
@@ -168,3 +168,28 @@ def test_past_the_comment_limit_cells_stay_highlighted_and_the_errors_column_exp
     assert first.comment is not None and second.comment is None
     assert second.fill.fgColor.rgb.endswith(ERROR_FILL.fgColor.rgb[-6:])
     assert "Unknown project “P-999”." in sheet.cell(row=3, column=8).value
+
+
+def test_report_keeps_numbers_and_dates_typed_and_names_each_rows_place_in_the_file(alice, acme_people, workday):
+    """SUM works on the hours, dates sort as dates, and "Row in your file" matches the numbers the messages use."""
+    wizard = uploaded(alice, acme_people, workday)
+    sheet = load_workbook(io.BytesIO(report(alice, wizard))).worksheets[0]
+    header = [c.value for c in sheet[1]]
+    where = header.index("Row in your file") + 1
+    # The file's rows 3 and 4 (row 1 is the header) are the invalid ones.
+    assert [sheet.cell(row=r, column=where).value for r in (2, 3)] == [3, 4]
+    assert sheet.cell(row=2, column=where).data_type == "n"
+    good_hours = sheet.cell(row=3, column=4)  # row 4's hours were fine, its project was not
+    assert good_hours.value == 4 and good_hours.data_type == "n"
+    day = sheet.cell(row=3, column=2)
+    assert day.is_date and day.value.date() == workday
+    # A cell that was wrong stays as the user typed it, to be fixed.
+    assert sheet.cell(row=2, column=4).value == "30" and sheet.cell(row=2, column=4).data_type == "s"
+
+
+def test_report_carries_the_templates_dropdowns(alice, acme_people, workday):
+    wizard = uploaded(alice, acme_people, workday)
+    sheet = load_workbook(io.BytesIO(report(alice, wizard))).worksheets[0]
+    activity = [dv for dv in sheet.data_validations.dataValidation if str(dv.sqref).startswith("F")]
+    assert activity and "Development" in activity[0].formula1
+    assert str(activity[0].sqref) == "F2:F3"

@@ -102,8 +102,36 @@ def test_the_export_keeps_formula_like_text_as_text_with_the_template_header(fiv
     assert [cell.value for cell in sheet[1]] == HEADER
     assert sheet.cell(row=2, column=7).value == "=SUM(A1:A2)"
     assert sheet.cell(row=2, column=7).data_type == "s"
-    assert sheet.cell(row=2, column=4).value == "7.25"
+    assert sheet.cell(row=2, column=4).value == Decimal("7.25") or sheet.cell(row=2, column=4).value == 7.25
     assert sheet.freeze_panes == "A2"
+
+
+def test_the_export_keeps_numbers_dates_and_the_templates_booleans(five_entries, workday):
+    """Numbers are numbers (SUM adds them), dates are dates, booleans the words the template uses; text stays text."""
+    sheet = load_workbook(io.BytesIO(workbook.export_workbook(get_spec(SPEC), five_entries))).worksheets[0]
+    header = [cell.value for cell in sheet[1]]
+    hours = [sheet.cell(row=r, column=header.index("Hours") + 1) for r in range(2, 7)]
+    assert all(c.data_type == "n" for c in hours)
+    assert sum(Decimal(str(c.value)) for c in hours) == Decimal("21.75")
+    dates = [sheet.cell(row=r, column=header.index("Date") + 1) for r in range(2, 7)]
+    assert all(c.is_date and c.value.date() == workday for c in dates)
+    billable = [sheet.cell(row=r, column=header.index("Billable") + 1).value for r in range(2, 7)]
+    assert billable == ["yes", "no", "yes", "no", "yes"]
+    projects = [sheet.cell(row=r, column=header.index("Project code") + 1) for r in range(2, 7)]
+    assert all(c.data_type == "s" for c in projects)
+
+
+def test_an_admin_export_opened_in_openpyxl_has_numeric_and_date_cells(five_entries):
+    response = login("admin").post(
+        reverse("admin:timesheets_entry_changelist"),
+        {"action": "export_selected_as_spreadsheet", ACTION_CHECKBOX_NAME: [str(e.pk) for e in five_entries]},
+    )
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(response.content)).worksheets[0]
+    header = [cell.value for cell in sheet[1]]
+    assert sheet.cell(row=2, column=header.index("Hours") + 1).data_type == "n"
+    assert sheet.cell(row=2, column=header.index("Date") + 1).is_date
+    assert sheet.cell(row=2, column=header.index("Note") + 1).data_type == "s"
 
 
 def test_the_export_looks_like_the_template_with_dropdowns_below_the_records(five_entries):
@@ -128,3 +156,15 @@ def test_command_line_export_edit_and_import_updates_exactly_two(five_entries, t
     call_command("bulkupload", "import", SPEC, str(edited), "--user", "alice", stdout=out, stderr=io.StringIO())
 
     assert out.getvalue().strip().endswith(": 0 created, 2 updated, 3 unchanged, 0 skipped.")
+
+
+def test_the_german_template_has_a_german_sheet_name_and_german_number_examples(acme):
+    from django.utils import translation
+
+    with translation.override("de"):
+        book = load_workbook(io.BytesIO(workbook.template_workbook(get_spec(SPEC))))
+    assert book.worksheets[0].title == "Einträge"
+    notes = book.worksheets[1]
+    examples = {row[0].value: row[4].value for row in notes.iter_rows(min_row=2)}
+    hours = next(value for label, value in examples.items() if label.startswith("Stunden"))
+    assert hours == "7,5"

@@ -175,12 +175,13 @@ def test_preview_error_report_and_export_show_the_lookup_value_never_a_primary_k
     assert update.status == UploadRow.Status.UPDATE and update.changes == {"price": "140"}
     report = ada.get(reverse("bulkupload:error_report", kwargs={"spec": PRICES, "upload_id": wizard.upload_id}))
     sheet = load_workbook(io.BytesIO(report.content)).worksheets[0]
-    assert [c.value for c in sheet[2]][:3] == ["NOPE", "2024-01-02", "1"]
+    # The lookup as the user typed it; the date and the price keep their types (issue 14).
+    assert [c.value for c in sheet[2]][:3] == ["NOPE", datetime.datetime(2024, 1, 2), 1]
 
     exported = load_workbook(io.BytesIO(workbook.export_workbook(spec.get_spec(PRICES), StockPrice.objects.all()))).worksheets[0]
     assert [[c.value for c in row] for row in exported.iter_rows(min_row=1, max_row=2)] == [
         ["Symbol", "Date", "Price"],
-        ["GOOG", "2024-01-02", "140"],
+        ["GOOG", datetime.datetime(2024, 1, 2), 140],
     ]
 
 

@@ -9,7 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.functional import lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -115,7 +116,7 @@ class EntryUploadSpec(spec.ModelUploadSpec):
     lookups = {"employee": "email", "project": "code"}  # unique within a tenant: get_lookup_queryset filters by it
     natural_key = ("employee", "date", "project")  # within the tenant: get_queryset filters by it
     form_class = EntryRules
-    sheet_title = "Entries"
+    sheet_title = gettext_lazy("Entries")
     batch_field = "upload_batch"
     file_rules = (DailyHoursRule(),)
     # Labels, help and examples for the template (the model's verbose names are not translated).
@@ -153,7 +154,7 @@ class EntryUploadSpec(spec.ModelUploadSpec):
             required=True,
             help_text=gettext_lazy("More than 0, at most 24, in quarter hours."),
             format=gettext_lazy("Number in steps of 0.25"),
-            example="7.5",
+            example=lazy(lambda: formats.number_format(Decimal("7.5"), use_l10n=True), str)(),  # "7,5" in German
             width=10,
         ),
         spec.Column(
