@@ -236,38 +236,36 @@ def _plain_number(value: Any) -> Any:
     return value
 
 
-class SpreadsheetIntegerField(forms.IntegerField):
+class _PlainNumberInput:
+    """``to_python`` of a number field for what a sheet holds: spaces between thousands, a decimal comma, and the
+    field's own ``invalid`` message naming the value."""
+
+    error_messages: dict[str, Any]
+
+    def to_python(self, value: Any) -> Any:
+        value = _plain_number(value)
+        try:
+            return super().to_python(value)  # type: ignore[misc]
+        except ValidationError as exc:
+            if exc.code == "invalid":
+                raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value}) from None
+            raise
+
+
+class SpreadsheetIntegerField(_PlainNumberInput, forms.IntegerField):
     """A whole number as typed in a sheet: spaces between thousands and a trailing ``.0`` (Excel's numbers) accepted."""
 
     default_error_messages = {
         "invalid": _("“%(value)s” is not a whole number."),
     }
 
-    def to_python(self, value: Any) -> int | None:
-        value = _plain_number(value)
-        try:
-            return super().to_python(value)
-        except ValidationError as exc:
-            if exc.code == "invalid":
-                raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value}) from None
-            raise
 
-
-class SpreadsheetFloatField(forms.FloatField):
+class SpreadsheetFloatField(_PlainNumberInput, forms.FloatField):
     """A number as typed in a sheet (decimal commas and spaces between thousands accepted), as a float."""
 
     default_error_messages = {
         "invalid": _("“%(value)s” is not a number."),
     }
-
-    def to_python(self, value: Any) -> float | None:
-        value = _plain_number(value)
-        try:
-            return super().to_python(value)
-        except ValidationError as exc:
-            if exc.code == "invalid":
-                raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value}) from None
-            raise
 
 
 class SpreadsheetTimeField(forms.TimeField):
