@@ -32,11 +32,11 @@ def test_fixing_one_of_two_duplicate_rows_leaves_the_other_valid(alice, acme, pe
     invalid = list(UploadRow.objects.filter(batch_id=wizard.upload_id, status="invalid").order_by("row_number"))
     fix_url = reverse("bulkupload:fix", kwargs={"spec": wizard.spec, "upload_id": wizard.upload_id})
 
-    # The browser posts both invalid rows of the page; only row 3 is changed, to the other project.
+    # The browser posts both invalid rows of the page; only row 3 is changed (to the other project), so only it is written.
     response = alice.post(fix_url, fix_payload(wizard, invalid, {3: {"project_code": people["codes"][1]}}), follow=True)
 
     page = response.content.decode()
-    assert "Saved 2 row(s). 0 invalid row(s) left." in page
+    assert "Saved 1 row(s). 0 invalid row(s) left." in page
     assert "Duplicate of row" not in page  # row 2's old duplicate message is gone with its cause
     assert errors_by_row(wizard) == {2: {}, 3: {}}
     wizard.to_confirm()
