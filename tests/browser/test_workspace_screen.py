@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import threading
 
 import pytest
 from django.db import connection
@@ -27,7 +28,15 @@ def reads_never_lock():
         return
     connection.cursor().execute("PRAGMA read_uncommitted = 1")
     yield
+    finish_background_work()
     connection.cursor().execute("PRAGMA read_uncommitted = 0")
+
+
+def finish_background_work() -> None:
+    """Let work still running on the server's threads end before the next test shares the in-memory database."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("bulkupload-"):
+            thread.join(timeout=120)
 
 
 def page_width(page) -> int:
