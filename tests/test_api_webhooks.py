@@ -19,6 +19,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
+from bulkupload import compat
 from bulkupload.models import WebhookDelivery
 
 from .api_support import Api, entries_csv, token_for
@@ -201,7 +202,7 @@ def test_with_a_queue_backend_deliveries_wait_for_a_worker_and_retries_are_queue
     queues each retry as a task of its own."""
     receiver = receivers(answers=[500])
     settings.TASKS = {
-        "default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"},
+        "default": {"BACKEND": compat.backend_path("immediate.ImmediateBackend")},
         "webhooks": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]},
     }
     settings.BULKUPLOAD = {**settings.BULKUPLOAD, "WEBHOOK_TASK_BACKEND": "webhooks", "WEBHOOK_RETRY_DELAY_SECONDS": 0}

@@ -18,7 +18,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from bulkupload import background
+from bulkupload import background, compat
 from bulkupload.models import UploadBatch, UploadRow
 from project.timesheets.models import Entry
 
@@ -166,7 +166,7 @@ def test_a_large_upload_refused_by_its_worker_offers_the_choice_on_the_confirm_p
 
 def test_a_queued_apply_refuses_when_an_entry_changed_after_it_was_queued(at_confirm, rows, settings):
     settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 1}
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": compat.backend_path("dummy.DummyBackend")}}
     assert at_confirm.confirm()["Location"] == reverse("bulkupload:progress", kwargs={"batch_id": at_confirm.upload_id})
     changed_by_hand(rows, 0, "1")
 

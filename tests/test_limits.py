@@ -13,13 +13,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from bulkupload import tasks
+from bulkupload import compat, tasks
 from bulkupload.models import UploadBatch
 
 from .conftest import login
 from .helpers import SPEC, Wizard, xlsx_file
 
-DUMMY = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+DUMMY = {"default": {"BACKEND": compat.backend_path("dummy.DummyBackend")}}
 
 
 def limit(settings, **values) -> None:

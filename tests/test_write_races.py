@@ -24,7 +24,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from bulkupload import background, services
+from bulkupload import background, compat, services
 from bulkupload.exceptions import BatchNotReady
 from bulkupload.models import UploadBatch, UploadRow
 from bulkupload.spec import get_spec
@@ -260,7 +260,7 @@ def test_a_confirm_racing_a_rollback_it_started_before_makes_the_rollback_name_t
 # --- the stored scope ------------------------------------------------------------------
 
 THRESHOLD = 5
-DUMMY = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+DUMMY = {"default": {"BACKEND": compat.backend_path("dummy.DummyBackend")}}
 
 
 def queued_confirm(settings, rows: list[list]) -> Wizard:
