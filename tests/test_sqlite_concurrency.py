@@ -12,7 +12,6 @@ import contextlib
 import copy
 import datetime
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from project.timesheets.models import Entry
 
 from .conftest import login
 from .helpers import Wizard, xlsx_file
+from .test_concurrency import in_threads
 from .test_tabs import same_session, tab_files
 
 CONFIRMS = 10
@@ -66,30 +66,6 @@ def file_db(migrated, transactional_db, tmp_path) -> Iterator[Path]:
     with file_database(path):
         assert connection.settings_dict["NAME"] == str(path)
         yield path
-
-
-def in_threads(count: int, work) -> list:
-    """Run ``work(index)`` in ``count`` threads released at once, each on its own connection; re-raise any failure."""
-    barrier = threading.Barrier(count, timeout=60)
-    results: list = [None] * count
-    failures: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = work(index)
-        except BaseException as exc:  # reported from the main thread
-            failures.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not failures, failures[:3]
-    return results
 
 
 @pytest.fixture
