@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from . import conf
@@ -166,10 +166,7 @@ def deliver(*, url: str, batch_id: str, event: str, event_id: str, body: str, at
     if hook is None:
         return "unregistered"  # removed from the settings since: its secret is gone, so nothing can be signed
     status_code, error = post(hook, body=body.encode(), event=event, event_id=event_id)
-    if UploadBatch.objects.filter(pk=batch_id).exists():
-        WebhookDelivery.objects.create(
-            batch_id=batch_id, event_id=event_id, event=event, url=url, attempt=attempt, status_code=status_code, error=error
-        )
+    record_attempt(batch_id=batch_id, event_id=event_id, event=event, url=url, attempt=attempt, status_code=status_code, error=error)
     if status_code is not None and 200 <= status_code < 300:
         return "delivered"
     if attempt >= conf.get("WEBHOOK_MAX_ATTEMPTS"):
@@ -178,6 +175,16 @@ def deliver(*, url: str, batch_id: str, event: str, event_id: str, body: str, at
     delay = conf.get("WEBHOOK_RETRY_DELAY_SECONDS") * 2 ** (attempt - 1)
     schedule(url=url, batch_id=batch_id, event=event, event_id=event_id, body=body, attempt=attempt + 1, delay=delay)
     return "retrying"
+
+
+def record_attempt(*, batch_id: str, **fields: Any) -> None:
+    """Record one attempt on its batch (gone batches keep no record); a database that refuses the record is logged,
+    and the attempt's outcome still decides whether the event is tried again."""
+    try:
+        if UploadBatch.objects.filter(pk=batch_id).exists():
+            WebhookDelivery.objects.create(batch_id=batch_id, **fields)
+    except DatabaseError:
+        logger.exception("Could not record webhook attempt %s of event %s", fields.get("attempt"), fields.get("event_id"))
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -83,6 +83,7 @@ def receivers(settings) -> Iterator[callable]:
     yield make
     for receiver in made:
         receiver.close()
+    wait_for(deliveries_settled, "the delivery threads ending")  # none may write into the next test's database
 
 
 def wait_for(condition, what: str, timeout: float = 60) -> None:
@@ -91,6 +92,15 @@ def wait_for(condition, what: str, timeout: float = 60) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"never happened: {what}"
         time.sleep(0.05)
+
+
+def deliveries_settled() -> bool:
+    """No delivery thread is left (each attempt, retries included, runs on a thread named ``webhook-…``).
+
+    The tests read the deliveries table only then: on SQLite's shared in-memory test database a read from this thread
+    while a delivery thread records its attempt makes that insert fail ("database table is locked"), not wait.
+    """
+    return not any(thread.name.startswith("webhook-") and thread.is_alive() for thread in threading.enumerate())
 
 
 def signature_is_valid(request: dict) -> bool:
@@ -111,7 +121,8 @@ def test_each_event_arrives_once_signed(api, receivers, acme_people, workday):
     batch = api.post(f"uploads/{upload['id']}/confirm/", json={}).json()["batch"]
     api.post(f"batches/{batch['id']}/rollback/", json={})
 
-    wait_for(lambda: WebhookDelivery.objects.filter(status_code=204).count() == 3, "three delivered events")
+    wait_for(lambda: len(receiver.received) == 3 and deliveries_settled(), "three delivered events")
+    assert WebhookDelivery.objects.filter(status_code=204).count() == 3
     assert receiver.events() == ["upload.ready", "batch.applied", "batch.rolled_back"]
     assert all(signature_is_valid(request) for request in receiver.received)
     bodies = [json.loads(request["body"]) for request in receiver.received]
@@ -135,7 +146,7 @@ def test_a_receiver_that_fails_twice_is_retried_until_it_succeeds(api, receivers
     receiver = receivers(answers=[500, 503, 200])
     upload = api.upload(entries_csv(acme_people, workday)).json()
 
-    wait_for(lambda: WebhookDelivery.objects.filter(status_code=200).exists(), "a successful attempt")
+    wait_for(lambda: len(receiver.received) == 3 and deliveries_settled(), "a successful attempt")
     attempts = list(WebhookDelivery.objects.filter(batch_id=upload["id"]).order_by("attempt").values_list("attempt", "status_code"))
     assert attempts == [(1, 500), (2, 503), (3, 200)]
     assert receiver.events() == ["upload.ready"] * 3
@@ -147,7 +158,7 @@ def test_retries_stop_after_the_last_attempt(api, receivers, settings, caplog, a
     receiver = receivers(answers=[500] * 10)
     settings.BULKUPLOAD = {**settings.BULKUPLOAD, "WEBHOOK_MAX_ATTEMPTS": 3}
     upload = api.upload(entries_csv(acme_people, workday)).json()
-    wait_for(lambda: "giving up" in caplog.text, "the delivery giving up")
+    wait_for(lambda: "giving up" in caplog.text and deliveries_settled(), "the delivery giving up")
     assert list(WebhookDelivery.objects.filter(batch_id=upload["id"]).values_list("attempt", flat=True)) == [1, 2, 3]
     assert len(receiver.received) == 3
 
@@ -165,7 +176,8 @@ def test_a_receiver_that_never_answers_does_not_delay_the_request(api, receivers
     wait_for(receiver.arrived.is_set, "the event reaching the receiver")
     assert not WebhookDelivery.objects.exists()  # still waiting for its answer
     receiver.hold.set()
-    wait_for(lambda: WebhookDelivery.objects.filter(status_code=204).exists(), "the delivery recorded once answered")
+    wait_for(deliveries_settled, "the delivery recorded once answered")
+    assert WebhookDelivery.objects.filter(status_code=204).exists()
 
 
 def test_background_reading_that_fails_sends_upload_failed(api, receivers, settings, acme_people, workday):
@@ -192,7 +204,8 @@ def test_webhooks_for_other_specs_or_events_are_not_sent(api, receivers, setting
     }
     upload = api.upload(entries_csv(acme_people, workday, bad_project=False)).json()
     api.post(f"uploads/{upload['id']}/confirm/", json={})
-    wait_for(lambda: WebhookDelivery.objects.exists(), "the applied event delivered")
+    wait_for(lambda: applied_only.received and deliveries_settled(), "the applied event delivered")
+    assert WebhookDelivery.objects.exists()
     assert applied_only.events() == ["batch.applied"]
     assert elsewhere.received == []
 
@@ -222,7 +235,7 @@ def test_with_a_queue_backend_deliveries_wait_for_a_worker_and_retries_are_queue
 def test_each_attempt_is_shown_on_the_batch_in_the_admin(api, receivers, acme_people, workday):
     receiver = receivers(answers=[502])
     upload = api.upload(entries_csv(acme_people, workday)).json()
-    wait_for(lambda: WebhookDelivery.objects.filter(status_code=204).exists(), "the retried delivery")
+    wait_for(lambda: len(receiver.received) == 2 and deliveries_settled(), "the retried delivery")
     admin = Client()
     admin.force_login(get_user_model().objects.get(username="admin"))
     page = admin.get(reverse("admin:bulkupload_uploadbatch_change", args=[upload["id"]]))
