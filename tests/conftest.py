@@ -5,9 +5,22 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
 from django.test import Client, override_settings
 
 from project.timesheets.models import Employee, Project, Tenant
+
+
+@receiver(connection_created)
+def reads_do_not_lock_tables(sender, connection, **kwargs) -> None:
+    """On SQLite's in-memory test database (one shared cache for every thread's connection), a read takes a table
+    lock that makes another thread's write fail at once ("database table is locked") instead of waiting, as a file
+    database would. The live server, delivery and background threads write while others read, so reads here take
+    no table locks; production SQLite (a file, WAL) and PostgreSQL let readers and writers pass each other anyway."""
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA read_uncommitted = 1")
 
 
 @pytest.fixture(autouse=True)
