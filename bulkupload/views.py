@@ -358,6 +358,7 @@ def preview_context(request: HttpRequest, spec: UploadSpec, batch: UploadBatch, 
         "fix_url": reverse("bulkupload:fix", kwargs=urls),
         "cell_url": reverse("bulkupload:fix_cell", kwargs=urls),
         "has_duplicates": fixing.has_duplicates(batch),
+        "suggestions": fixing.suggestions(batch) if invalid else {},
         "keep_choices": preview.KEEP_CHOICES,
         "page_query": urlencode({"status": status}) if status else "",
     }
