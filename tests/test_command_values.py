@@ -88,8 +88,8 @@ def test_an_unmatched_value_is_reported_with_a_suggestion_and_how_to_map_it(acme
 
     assert failure.returncode == 1
     assert (
-        "Column “Activity”: “Entwicklung” (2 rows, maybe Development) match no allowed value. "
-        'Map each with --map-value "Activity=Entwicklung=Development".'
+        "Column “Activity”: “Entwicklung” (2 rows, maybe Development) matches no allowed value. "
+        'Map it with --map-value "Activity=Entwicklung=Development".'
     ) in err.splitlines()
     assert Entry.objects.count() == 0
 
@@ -125,6 +125,10 @@ def test_a_map_value_naming_nothing_allowed_exits_2_and_leaves_no_upload(acme, a
     assert UploadBatch.objects.count() == 0 and Entry.objects.count() == 0
 
 
-def test_a_bad_date_order_exits_2(acme, acme_people, tmp_path):
-    failure, _err = refused(saved(tmp_path, entries(acme_people, AMBIGUOUS), "dates.csv"), "--date-order", "Date=sideways")
-    assert failure.returncode == 2 and "day-first or month-first" in str(failure)
+@pytest.mark.parametrize(
+    ("option", "message"), [("Date=sideways", "say day-first or month-first"), ("Hours=day-first", "“Hours” is not a date column")]
+)
+def test_a_date_order_naming_nothing_it_can_answer_exits_2(acme, acme_people, tmp_path, option, message):
+    failure, _err = refused(saved(tmp_path, entries(acme_people, AMBIGUOUS), "dates.csv"), "--date-order", option)
+    assert failure.returncode == 2 and message in str(failure)
+    assert UploadBatch.objects.count() == 0

@@ -65,7 +65,10 @@ def parse_answers(spec: UploadSpec, batch: UploadBatch, date_orders: list[str], 
         name, _sep, word = option.rpartition("=")
         if word not in DATE_ORDERS:
             raise AnswerError(_("--date-order “%(option)s”: say day-first or month-first.") % {"option": option})
-        answers.date_orders[find_column(spec, batch, name).key if name else None] = DATE_ORDERS[word]
+        column = find_column(spec, batch, name) if name else None
+        if column is not None and column.key not in values.date_fields(spec, services.batch_scope(batch)[1]):
+            raise AnswerError(_("--date-order: “%(column)s” is not a date column.") % {"column": column.label})
+        answers.date_orders[column.key if column else None] = DATE_ORDERS[word]
     for option in mappings:
         name, sep, rest = option.partition("=")
         text, sep2, target = rest.rpartition("=")
@@ -153,7 +156,13 @@ def describe(batch: UploadBatch, unanswered: Unanswered) -> list[str]:
         first = entry.values[0]
         target = first.suggestions[0] if first.suggestions else _("ALLOWED VALUE")
         lines.append(
-            _('Column “%(column)s”: %(values)s match no allowed value%(more)s. Map each with --map-value "%(column)s=%(text)s=%(target)s".')
+            ngettext(
+                "Column “%(column)s”: %(values)s matches no allowed value%(more)s. "
+                'Map it with --map-value "%(column)s=%(text)s=%(target)s".',
+                "Column “%(column)s”: %(values)s match no allowed value%(more)s. "
+                'Map each with --map-value "%(column)s=%(text)s=%(target)s".',
+                len(entry.values) + entry.more,
+            )
             % {
                 "column": name,
                 "values": ", ".join(shown),

@@ -144,7 +144,6 @@ class Command(BaseCommand):
             printer.finish()
         batch.refresh_from_db()
         self.answer_values(spec, batch, user, options)
-        batch.refresh_from_db()
         if batch.invalid_count and not options["skip_invalid"]:
             self.report_invalid(spec, batch)
             raise CommandError(
@@ -157,22 +156,25 @@ class Command(BaseCommand):
                 returncode=EXIT_INVALID,
             )
         if options["dry_run"]:
-            self.stdout.write(
-                _(
-                    "Dry run of upload %(id)s: %(new)d new, %(update)d to update, %(unchanged)d unchanged, "
-                    "%(invalid)d invalid; nothing was written."
-                )
-                % {
-                    "id": batch.pk,
-                    "new": batch.new_count,
-                    "update": batch.update_count,
-                    "unchanged": batch.unchanged_count,
-                    "invalid": batch.invalid_count,
-                }
-            )
+            self.report_dry_run(batch)
             return
         on_changed = "" if options["on_changed"] == "stop" else options["on_changed"]
         self.apply(batch, printer, overwrite=not options["no_overwrite"], skip_invalid=options["skip_invalid"], on_changed=on_changed)
+
+    def report_dry_run(self, batch: UploadBatch) -> None:
+        self.stdout.write(
+            _(
+                "Dry run of upload %(id)s: %(new)d new, %(update)d to update, %(unchanged)d unchanged, "
+                "%(invalid)d invalid; nothing was written."
+            )
+            % {
+                "id": batch.pk,
+                "new": batch.new_count,
+                "update": batch.update_count,
+                "unchanged": batch.unchanged_count,
+                "invalid": batch.invalid_count,
+            }
+        )
 
     def answer_values(self, spec: UploadSpec, batch: UploadBatch, user: Any, options: dict[str, Any]) -> None:
         """The wizard's values step: remembered mappings and the options applied; a date column read two ways refuses."""
@@ -184,6 +186,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=EXIT_UNREADABLE) from None
         for line in [*describe_automatic(batch, spec, unanswered), *describe(batch, unanswered)]:
             self.stderr.write(line, style_func=str)
+        batch.refresh_from_db()
         if unanswered.dates:
             raise CommandError(
                 _("Nothing was imported (upload %(id)s): say how its dates are written with --date-order.") % {"id": batch.pk},
