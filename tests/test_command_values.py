@@ -7,6 +7,7 @@ import io
 
 import pytest
 from django.core.management.base import CommandError
+from django.utils import translation
 
 from bulkupload.models import RememberedValues, UploadBatch
 from project.timesheets.models import Entry
@@ -15,6 +16,13 @@ from .helpers import SPEC, csv_file
 from .test_command import bulkupload, saved
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def in_english():
+    """The command speaks the active language (a page test before it may have left another one active)."""
+    with translation.override("en"):
+        yield
 
 
 def entries(people, dates, activities=("Design", "Design")):
