@@ -140,3 +140,11 @@ def test_a_date_order_naming_nothing_it_can_answer_exits_2(acme, acme_people, tm
     failure, _err = refused(saved(tmp_path, entries(acme_people, AMBIGUOUS), "dates.csv"), "--date-order", option)
     assert failure.returncode == 2 and message in str(failure)
     assert UploadBatch.objects.count() == 0
+
+
+def test_the_question_is_asked_in_german_with_german_dates(acme, acme_people, tmp_path):
+    path = saved(tmp_path, entries(acme_people, AMBIGUOUS), "dates.csv")
+    with translation.override("de"):
+        failure, err = refused(path)
+    assert "Geben Sie mit --date-order an" in str(failure)
+    assert "„03/11/2026“ ist mit dem Tag zuerst der 3. November 2026, mit dem Monat zuerst der 11. März 2026" in err
