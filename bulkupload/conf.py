@@ -79,6 +79,8 @@ DEFAULTS: dict[str, Any] = {
     "DUPLICATE_ROWS_NAMED": 10,
     # A lookup column (a foreign key named by a unique field) gets a dropdown in the template up to this many values.
     "LOOKUP_DROPDOWN_MAX_VALUES": 500,
+    # A lookup column's edit boxes in the preview suggest the scope's values (a <datalist>) up to this many; beyond it, none.
+    "SUGGESTIONS_MAX": 200,
     # The values step lists at most this many distinct unmatched values per column (the most frequent first).
     "VALUE_MAPPING_MAX_VALUES": 200,
 }

@@ -14,9 +14,9 @@ from django.db import transaction
 from django.db.models import Exists, F, Func, JSONField, OuterRef, QuerySet, Value
 from django.utils.translation import gettext as _
 
-from . import progress, services
+from . import conf, progress, services
 from .bulk import update_values
-from .exceptions import BatchNotReady
+from .exceptions import BatchNotReady, ScopeChanged
 from .models import UploadBatch, UploadRow
 from .spec import UploadSpec
 from .validation import RowValidator
@@ -249,3 +249,16 @@ def resolve_duplicates(batch: UploadBatch, *, keep: str) -> int:
 def _keyed(rows: QuerySet[UploadRow]) -> QuerySet[UploadRow]:
     """Rows that take part in duplicate checks: included, valid by themselves, with a key."""
     return rows.exclude(status=Status.EXCLUDED).exclude(match=Status.INVALID).exclude(natural_key="")
+
+
+def suggestions(batch: UploadBatch) -> dict[str, tuple[str, ...]]:
+    """Lookup column key → the values its edit boxes suggest: the upload's own scope's (never another tenant's), and
+    none for a column with more than ``SUGGESTIONS_MAX`` (a list that long helps nobody and costs every page)."""
+    limit = conf.get("SUGGESTIONS_MAX")
+    if not limit:
+        return {}
+    try:
+        spec, scope = services.batch_scope(batch)
+    except ScopeChanged:
+        return {}
+    return spec.suggestions(scope, limit)

@@ -84,7 +84,12 @@ class IndexView(PageMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context["specs"] = [{"spec": spec, "scope": scope_name(spec, self.request.user)} for spec in selectors.specs_for(self.request.user)]
+        # Where uploads land is said to staff only: they act in the admin beside other scopes' records; a member's own
+        # pages already name their one scope.
+        staff = self.request.user.is_staff
+        context["specs"] = [
+            {"spec": spec, "scope": scope_name(spec, self.request.user) if staff else ""} for spec in selectors.specs_for(self.request.user)
+        ]
         # An upload that never got a file (a refused one, a start left behind) is nothing to show; the purge removes it.
         batches = selectors.user_batches(self.request.user).exclude(status=UploadBatch.Status.DRAFT, file_name="")
         page = Paginator(batches, 25).get_page(self.request.GET.get("page"))
@@ -358,6 +363,7 @@ def preview_context(request: HttpRequest, spec: UploadSpec, batch: UploadBatch, 
         "fix_url": reverse("bulkupload:fix", kwargs=urls),
         "cell_url": reverse("bulkupload:fix_cell", kwargs=urls),
         "has_duplicates": fixing.has_duplicates(batch),
+        "suggestions": fixing.suggestions(batch) if invalid else {},
         "keep_choices": preview.KEEP_CHOICES,
         "page_query": urlencode({"status": status}) if status else "",
     }

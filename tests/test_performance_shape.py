@@ -16,6 +16,7 @@ from bulkupload.reading import calamine, open_table
 from bulkupload.spec import get_spec
 from bulkupload.validation import RowValidator, SharedValues, encode_values
 from project.timesheets.models import Entry, Project
+from project.timesheets.uploads import shown_date as shown
 
 from .helpers import SPEC
 
@@ -95,7 +96,7 @@ def test_a_locked_day_is_refused_by_the_reused_form_as_by_a_fresh_one(acme, work
     validator = RowValidator(spec, acme)
     rows = timesheet_rows(acme, workday)
     assert [validator.clean(raw) for raw in rows] == [fresh_form_result(spec, validator.context, acme, raw) for raw in rows]
-    assert validator.clean(rows[0])[1] == {"date": [f"Entries up to {workday.isoformat()} are locked."]}
+    assert validator.clean(rows[0])[1] == {"date": [f"Entries up to {shown(workday)} are locked."]}
 
 
 @pytest.mark.parametrize(

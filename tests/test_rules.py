@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from bulkupload.models import UploadRow
 from project.timesheets.models import Employee, Entry, Project
+from project.timesheets.uploads import shown_date as shown
 
 from .helpers import Wizard, xlsx_file
 
@@ -78,7 +79,7 @@ def test_closed_project_is_refused(alice, people, workday):
 def test_future_date_is_refused(alice, people):
     tomorrow = datetime.date.today() + datetime.timedelta(days=1)
     wizard = upload(alice, [row(people, tomorrow)])
-    assert errors_by_row(wizard)[2] == {"date": [f"{tomorrow.isoformat()} is in the future."]}
+    assert errors_by_row(wizard)[2] == {"date": [f"{shown(tomorrow)} is in the future."]}
 
 
 def test_dates_on_or_before_the_lock_date_are_refused(alice, acme, people, workday):
@@ -86,7 +87,7 @@ def test_dates_on_or_before_the_lock_date_are_refused(alice, acme, people, workd
     acme.save()
     wizard = upload(alice, [row(people, workday), row(people, workday + datetime.timedelta(days=1))])
     errors = errors_by_row(wizard)
-    assert errors[2] == {"date": [f"Entries up to {workday.isoformat()} are locked."]}
+    assert errors[2] == {"date": [f"Entries up to {shown(workday)} are locked."]}
     assert errors[3] == {}
 
 
@@ -139,7 +140,7 @@ def test_same_key_twice_makes_both_rows_invalid(alice, people, workday):
 def test_daily_hours_over_24_in_the_file_are_refused(alice, people, workday):
     wizard = upload(alice, [row(people, workday, hours=16), row(people, workday, code=people["codes"][1], hours=9)])
     errors = errors_by_row(wizard)
-    message = f"25 hours on {workday.isoformat()} for this employee; at most 24 are allowed."
+    message = f"25 hours on {shown(workday)} for this employee; at most 24 are allowed."
     assert errors[2] == {"hours": [message]}
     assert errors[3] == {"hours": [message]}
 
@@ -149,7 +150,7 @@ def test_daily_hours_count_existing_entries_the_file_does_not_overwrite(alice, a
     other = Project.objects.get(tenant=acme, code=people["codes"][1])
     Entry.objects.create(tenant=acme, employee=employee, project=other, date=workday, hours=20, activity="Design")
     refused = upload(alice, [row(people, workday, hours=6)])
-    assert errors_by_row(refused)[2] == {"hours": [f"26 hours on {workday.isoformat()} for this employee; at most 24 are allowed."]}
+    assert errors_by_row(refused)[2] == {"hours": [f"26 hours on {shown(workday)} for this employee; at most 24 are allowed."]}
     # The same day with the existing entry overwritten down to 10 hours is fine.
     accepted = upload(alice, [row(people, workday, hours=6), row(people, workday, code=people["codes"][1], hours=10)])
     assert errors_by_row(accepted) == {2: {}, 3: {}}

@@ -158,6 +158,11 @@ class UploadSpec:
         """Column key → the values the template offers in a dropdown (``scope``: the user's, when known)."""
         return {column.key: tuple(str(choice) for choice in column.choices) for column in self.columns if column.choices}
 
+    def suggestions(self, scope: Any, limit: int) -> dict[str, tuple[str, ...]]:
+        """Lookup column key → the values the preview's edit boxes suggest in ``scope``; none for a column with more than
+        ``limit``. A spec with its own row form has no lookups the engine knows of: none."""
+        return {}
+
     # --- derived, not usually overridden -----------------------------------------------
 
     def get_title(self) -> str:

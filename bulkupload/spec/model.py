@@ -207,13 +207,26 @@ class ModelUploadSpec(UploadSpec):
         found = super().template_choices(scope)
         if scope is None:
             return found
-        limit = conf.get("LOOKUP_DROPDOWN_MAX_VALUES")
+        return {**found, **self._lookup_values(scope, conf.get("LOOKUP_DROPDOWN_MAX_VALUES"), self.get_lookup_queryset)}
+
+    def suggestions(self, scope: Any, limit: int) -> dict[str, tuple[str, ...]]:
+        """Lookup column key → the values of ``get_suggestion_queryset`` in ``scope``, sorted; none beyond ``limit``."""
+        return self._lookup_values(scope, limit, self.get_suggestion_queryset)
+
+    def get_suggestion_queryset(self, field: str, scope: Any) -> models.QuerySet:
+        """The related records the preview suggests for a lookup column: ``get_lookup_queryset`` unless narrowed (only
+        the records a row may use, say: an active project)."""
+        return self.get_lookup_queryset(field, scope)
+
+    def _lookup_values(self, scope: Any, limit: int, queryset: Any) -> dict[str, tuple[str, ...]]:
+        found = {}
         for column in self.columns:
             model_field = self._fields_by_key[column.key]
             lookup = self.lookup_field(model_field)
             if lookup is None or column.choices:
                 continue
-            values = list(self.get_lookup_queryset(model_field.name, scope).order_by(lookup).values_list(lookup, flat=True)[: limit + 1])
+            # One more than allowed is read, never the whole table: a column past the limit gets no list.
+            values = list(queryset(model_field.name, scope).order_by(lookup).values_list(lookup, flat=True)[: limit + 1])
             if values and len(values) <= limit:
                 found[column.key] = tuple(format_cell(v) for v in values)
         return found

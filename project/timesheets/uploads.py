@@ -23,6 +23,11 @@ from .models import ACTIVITIES, Employee, Entry, Project, Tenant
 MAX_DAILY_HOURS = Decimal(24)
 
 
+def shown_date(day: datetime.date) -> str:
+    """A date in a message as every page shows dates: the active language's short format (25/11/2026, 25.11.2026)."""
+    return formats.date_format(day, "SHORT_DATE_FORMAT")
+
+
 class EntryRules(forms.Form):
     """What the model cannot say about a row: quarter hours, no future or locked days, no closed project.
 
@@ -53,13 +58,13 @@ class EntryRules(forms.Form):
     def clean_date(self) -> datetime.date:
         day = self.cleaned_data["date"]
         if day > self.context["today"]:
-            raise forms.ValidationError(_("%(date)s is in the future."), code="future", params={"date": day})
+            raise forms.ValidationError(_("%(date)s is in the future."), code="future", params={"date": shown_date(day)})
         lock = self.context["lock_date"]
         if lock and day <= lock:
             raise forms.ValidationError(
                 _("Entries up to %(lock)s are locked."),
                 code="locked",
-                params={"lock": lock.isoformat()},
+                params={"lock": shown_date(lock)},
             )
         return day
 
@@ -100,7 +105,7 @@ class DailyHoursRule(spec.FileRule):
                         _("%(total)s hours on %(date)s for this employee; at most 24 are allowed.")
                         % {
                             "total": format_cell(total),
-                            "date": key[1].isoformat(),
+                            "date": shown_date(key[1]),
                         },
                     )
 
@@ -198,6 +203,11 @@ class EntryUploadSpec(spec.ModelUploadSpec):
     def get_lookup_queryset(self, field: str, scope: Tenant):
         """Employees and projects of the tenant only: another tenant's email or code is unknown here."""
         return {"employee": Employee.objects, "project": Project.objects}[field].filter(tenant=scope)
+
+    def get_suggestion_queryset(self, field: str, scope: Tenant):
+        """The preview suggests only projects a row may use: a closed project's code would be refused."""
+        found = self.get_lookup_queryset(field, scope)
+        return found.filter(active=True) if field == "project" else found
 
     def get_row_context(self, scope: Tenant) -> dict[str, Any]:
         return {

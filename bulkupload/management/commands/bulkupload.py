@@ -20,6 +20,7 @@ from django.utils.translation import ngettext
 
 from bulkupload import background, limits, mapping, progress, services, workbook
 from bulkupload.exceptions import BatchNotReady, ChangedSincePreview, FileRejected, LimitReached
+from bulkupload.management.answers import AnswerError, apply_answers, describe, describe_automatic, parse_answers
 from bulkupload.models import UploadBatch, UploadRow
 from bulkupload.spec import UploadSpec, get_spec
 
@@ -83,6 +84,22 @@ class Command(BaseCommand):
             default="stop",
             help="Entries someone changed between reading the file and saving it: stop and list them (default), overwrite or keep them.",
         )
+        importing.add_argument(
+            "--date-order",
+            action="append",
+            default=[],
+            metavar="[COLUMN=]day-first|month-first",
+            help="How text dates like 03/11/2026 are written, for one column or (without COLUMN) every column the file "
+            "cannot tell; asked for when it cannot. Repeatable.",
+        )
+        importing.add_argument(
+            "--map-value",
+            action="append",
+            default=[],
+            metavar="COLUMN=FROM=TO",
+            help="Read the value FROM in a choice or lookup column as the allowed value TO (remembered for the user, "
+            "as in the wizard; an empty TO forgets it). Repeatable.",
+        )
         exporting = actions.add_parser("export", help="Write the user's records in the spec's template format.")
         exporting.add_argument("spec")
         exporting.add_argument("--user", required=True)
@@ -126,6 +143,7 @@ class Command(BaseCommand):
         finally:
             printer.finish()
         batch.refresh_from_db()
+        self.answer_values(spec, batch, user, options)
         if batch.invalid_count and not options["skip_invalid"]:
             self.report_invalid(spec, batch)
             raise CommandError(
@@ -138,22 +156,42 @@ class Command(BaseCommand):
                 returncode=EXIT_INVALID,
             )
         if options["dry_run"]:
-            self.stdout.write(
-                _(
-                    "Dry run of upload %(id)s: %(new)d new, %(update)d to update, %(unchanged)d unchanged, "
-                    "%(invalid)d invalid; nothing was written."
-                )
-                % {
-                    "id": batch.pk,
-                    "new": batch.new_count,
-                    "update": batch.update_count,
-                    "unchanged": batch.unchanged_count,
-                    "invalid": batch.invalid_count,
-                }
-            )
+            self.report_dry_run(batch)
             return
         on_changed = "" if options["on_changed"] == "stop" else options["on_changed"]
         self.apply(batch, printer, overwrite=not options["no_overwrite"], skip_invalid=options["skip_invalid"], on_changed=on_changed)
+
+    def report_dry_run(self, batch: UploadBatch) -> None:
+        self.stdout.write(
+            _(
+                "Dry run of upload %(id)s: %(new)d new, %(update)d to update, %(unchanged)d unchanged, "
+                "%(invalid)d invalid; nothing was written."
+            )
+            % {
+                "id": batch.pk,
+                "new": batch.new_count,
+                "update": batch.update_count,
+                "unchanged": batch.unchanged_count,
+                "invalid": batch.invalid_count,
+            }
+        )
+
+    def answer_values(self, spec: UploadSpec, batch: UploadBatch, user: Any, options: dict[str, Any]) -> None:
+        """The wizard's values step: remembered mappings and the options applied; a date column read two ways refuses."""
+        try:
+            answers = parse_answers(spec, batch, options["date_order"], options["map_value"])
+            unanswered = apply_answers(batch, user, answers)
+        except AnswerError as exc:
+            services.discard_batch(batch.pk)
+            raise CommandError(str(exc), returncode=EXIT_UNREADABLE) from None
+        for line in [*describe_automatic(batch, spec, unanswered), *describe(batch, unanswered)]:
+            self.stderr.write(line, style_func=str)
+        batch.refresh_from_db()
+        if unanswered.dates:
+            raise CommandError(
+                _("Nothing was imported (upload %(id)s): say how its dates are written with --date-order.") % {"id": batch.pk},
+                returncode=EXIT_INVALID,
+            )
 
     def apply(self, batch: UploadBatch, printer: ProgressPrinter, *, overwrite: bool, skip_invalid: bool, on_changed: str = "") -> None:
         try:
