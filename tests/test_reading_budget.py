@@ -101,8 +101,9 @@ def test_values_far_below_the_top_of_the_sheet_are_refused_before_any_reader_run
 
 
 def test_a_million_empty_rows_cost_a_scan_not_a_parse(tmp_path):
-    # 57 s before (openpyxl parsed every empty row); now reading stops at the sheet's last value, found by the scan.
-    result = upload_step(tmp_path, "empty.xlsx", a_million_empty_rows(), memory_mb=384, cpu_seconds=15)
+    # 57 s before (openpyxl parsed every empty row); now reading stops at the sheet's last value, found by the scan
+    # (14.5 s of CPU measured while four other test runs shared the two cores: the cap leaves room for that, not for 57 s).
+    result = upload_step(tmp_path, "empty.xlsx", a_million_empty_rows(), memory_mb=384, cpu_seconds=30)
     assert (result["header"], result["rows"]) == (HEADER, 0)
     assert result["added_mb"] < 64
 
