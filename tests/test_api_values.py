@@ -161,3 +161,10 @@ def test_a_file_read_again_is_asked_about_afresh(api, acme_people, workday):
     assert again["questions"]["answered"] is False
     assert again["questions"]["remembered"] == {"activity": {"Entwicklung": "Development"}}
     assert again["counts"]["invalid"] == 1  # "Besprechung" waits again; "Entwicklung" mapped as remembered
+
+
+def test_refusals_speak_the_clients_language(api, acme_people, workday):
+    upload = api.upload(activity_rows(acme_people, workday, ["Sleeping"])).json()
+    answer = {"values": {"activity": {"Sleeping": "Napping"}}}
+    refused = api.post(f"uploads/{upload['id']}/values/", json=answer, headers={"Accept-Language": "de"})
+    assert refused.json()["errors"][0]["message"] == "„Napping“ ist in „activity“ nicht erlaubt."
