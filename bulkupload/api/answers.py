@@ -49,12 +49,15 @@ def questions(batch: UploadBatch, spec: UploadSpec, user: Any) -> dict[str, Any]
     found: dict[str, Any] = {"pending": False, "answered": bool(check.get("done")), "remembered": check.get("automatic") or {}}
     if not batch.is_staged or not check.get("ready"):
         return {**found, "dates": [], "values": []}
-    _spec, scope = services.batch_scope(batch)
+    listed: list[dict[str, Any]] = []
+    if batch.invalid_count or check.get("applied"):  # otherwise no value is unmatched, and none was mapped: no query
+        _spec, scope = services.batch_scope(batch)
+        listed = [_column_data(entry) for entry in values.unmatched_values(batch, spec, scope, user)]
     return {
         **found,
         "pending": bool(check.get("step")) and not check.get("done"),
         "dates": [_date_data(question) for question in values.date_questions(batch, spec)],
-        "values": [_column_data(entry) for entry in values.unmatched_values(batch, spec, scope, user)],
+        "values": listed,
     }
 
 
