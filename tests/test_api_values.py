@@ -7,7 +7,7 @@ import datetime
 
 import pytest
 
-from bulkupload import values
+from bulkupload import compat, tasks, values
 from bulkupload.models import RememberedValues, UploadBatch
 from project.timesheets.models import Entry
 
@@ -168,3 +168,18 @@ def test_refusals_speak_the_clients_language(api, acme_people, workday):
     answer = {"values": {"activity": {"Sleeping": "Napping"}}}
     refused = api.post(f"uploads/{upload['id']}/values/", json=answer, headers={"Accept-Language": "de"})
     assert refused.json()["errors"][0]["message"] == "„Napping“ ist in „activity“ nicht erlaubt."
+
+
+def test_a_file_read_by_a_task_is_asked_about_once_it_is_read(api, acme_people, settings):
+    settings.TASKS = {"default": {"BACKEND": compat.backend_path("dummy.DummyBackend")}}  # queued; run below, as a worker would
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 1}
+    created = api.upload(date_rows(acme_people, ["03/10/2026", "10/03/2026"]), name="either.csv")
+    assert created.status_code == 202
+    assert created.json()["questions"]["dates"] == []  # nothing read yet
+    assert tasks.run_staging(created.json()["id"], sheet=None, positions=None) == "staged"
+
+    upload = api.get(f"uploads/{created.json()['id']}/").json()
+    assert upload["status"] == "ready"
+    assert [question["column"] for question in upload["questions"]["dates"]] == ["date"]
+    assert upload["questions"]["pending"] is True
+    assert api.post(f"uploads/{upload['id']}/confirm/", json={}).json()["code"] == "dates_unanswered"
