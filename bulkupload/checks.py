@@ -20,8 +20,13 @@ bulkupload.E013     a custom row form lacks a field its columns name (or declare
 bulkupload.E014     ``empty_values``/``date_formats``/``fields``/``natural_key`` is a string, not a tuple
 bulkupload.E015     ``batch_field`` is not a foreign key to UploadBatch
 bulkupload.E016     ``slug`` cannot be part of a URL (letters, digits, hyphens and underscores only)
+bulkupload.E017     ``BULKUPLOAD["WEBHOOKS"]`` is not a list of dicts, an entry has an unknown key, or its
+                    ``specs``/``events`` is not a list
+bulkupload.E018     a webhook entry without an http(s) ``url`` or without a ``secret``
+bulkupload.E019     a webhook entry names an event that is never sent
 bulkupload.W001     ``permissions = ()``: any user with a scope may write these records
 bulkupload.W002     a natural key in "create" mode is not used
+bulkupload.W003     a webhook entry names a spec that is not registered (its receiver would get nothing for it)
 =================== =====================================================================
 """
 
@@ -69,6 +74,14 @@ def registered_specs(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
     from .spec import registry
 
     return [message for spec in registry.all() for message in spec.check()]
+
+
+@register()
+def webhook_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Every receiver in ``BULKUPLOAD["WEBHOOKS"]`` can be sent to and signed for, and names only real events and specs."""
+    from .webhooks import check_settings
+
+    return check_settings()
 
 
 def check_spec(spec: UploadSpec) -> list[CheckMessage]:

@@ -81,6 +81,9 @@ class UploadBatch(models.Model):
     #: it, ``dates`` (column key → "dmy"/"mdy"), ``asked`` (date columns the file cannot tell), ``applied``
     #: (column key → {text in the file: value written}), ``done`` once the user confirmed the step. {} after each staging.
     value_check = models.JSONField(default=dict, blank=True)
+    #: Rows read from the next file start at this version or above: kept while a file is held unread (its rows
+    #: gone), so that a version handed out for an earlier file's row is never valid for a later one's.
+    next_row_version = models.PositiveIntegerField(default=0, editable=False)
 
     total_rows = models.PositiveIntegerField(default=0)
     new_count = models.PositiveIntegerField(default=0)

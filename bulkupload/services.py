@@ -154,7 +154,7 @@ def stage_upload(
         # Rows read from this file start above every version the upload's rows had: a client holding a version of
         # the old file's row gets 409, not a write into another file's row of the same number.
         last = batch.rows.aggregate(last=Max("version"))["last"]
-        version = 0 if last is None else last + 1
+        version = max(0 if last is None else last + 1, locked.next_row_version)
         batch.rows.all().delete()
         total = _stage_rows(batch, spec, scope, table.rows, mapping, version=version)
         if not total:
@@ -226,6 +226,7 @@ def hold_upload(
         locked = lock_batch(batch.pk, OPEN)
         check_stored_bytes(locked, size, name=name)
         batch_scope(locked)
+        last = batch.rows.aggregate(last=Max("version"))["last"]  # the rows go: their versions stay used up
         batch.rows.all().delete()
         old_file = locked.source_file.name
         batch.source_file.save(name, File(upload), save=False)
@@ -247,6 +248,7 @@ def hold_upload(
             status=UploadBatch.Status.DRAFT,
             needs_columns=True,
             validated_at=None,
+            next_row_version=max(0 if last is None else last + 1, locked.next_row_version),
         )
     return batch
 

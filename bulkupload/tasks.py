@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import logging
 import time
+from functools import partial
 from typing import Any
 
 from django.db import DatabaseError, transaction
@@ -167,7 +168,8 @@ def release_if_stalled(batch: UploadBatch) -> bool:
 
 
 def _release(batches: QuerySet[UploadBatch]) -> list[UploadBatch]:
-    """Put working ``batches`` back where the user can upload or confirm again, with a message; skip those a live task holds."""
+    """Put working ``batches`` back where the user can upload or confirm again, with a message (and ``upload_failed``,
+    so webhooks say so); skip those a live task holds."""
     message = _("The background work stopped without finishing. Nothing was saved; please try again.")
     released = []
     with transaction.atomic():
@@ -177,4 +179,6 @@ def _release(batches: QuerySet[UploadBatch]) -> list[UploadBatch]:
             batch.task_error = message
             batch.save(update_fields=["status", "task_error", "updated_at"])
             released.append(batch)
+            phase = "reading" if batch.status == Status.DRAFT else "applying"
+            transaction.on_commit(partial(signals.upload_failed.send, sender=UploadBatch, batch=batch, message=message, phase=phase))
     return released

@@ -42,6 +42,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.checks import CheckMessage, Error, Warning
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, connections
 from django.utils import timezone
@@ -81,6 +82,61 @@ def registered_hooks() -> list[Hook]:
             continue
         hooks.append(Hook(url=url, secret=secret, specs=tuple(entry.get("specs") or ()), events=tuple(entry.get("events") or ())))
     return hooks
+
+
+#: The keys an entry of ``BULKUPLOAD["WEBHOOKS"]`` may have.
+ENTRY_KEYS = ("url", "secret", "specs", "events")
+
+
+def check_settings() -> list[CheckMessage]:
+    """System check messages for a ``BULKUPLOAD["WEBHOOKS"]`` that cannot work as written (ids in :mod:`bulkupload.checks`)."""
+    hooks = conf.get("WEBHOOKS")
+    if hooks is None:
+        return []
+    if not isinstance(hooks, list | tuple):
+        return [_error("E017", f"is {type(hooks).__name__}, not a list of receivers.", 'Write "WEBHOOKS": [{"url": …, "secret": …}].')]
+    return [message for index, entry in enumerate(hooks) for message in _check_entry(index, entry)]
+
+
+def _check_entry(index: int, entry: Any) -> list[CheckMessage]:
+    where = f"[{index}]"
+    if not isinstance(entry, dict):
+        return [_error("E017", f"{where} is {type(entry).__name__}, not a dict.", 'Each receiver is {"url": …, "secret": …}.')]
+    found = [
+        _error("E017", f"{where} has the key {key!r}, which is not one of {', '.join(ENTRY_KEYS)}.", "Remove it or correct its spelling.")
+        for key in entry
+        if key not in ENTRY_KEYS
+    ]
+    if not str(entry.get("url") or "").startswith(("http://", "https://")):
+        found.append(_error("E018", f"{where} has no http(s) 'url' (it is {entry.get('url')!r}).", "Give the receiver's full http(s) URL."))
+    if not entry.get("secret") or not isinstance(entry.get("secret"), str):
+        found.append(_error("E018", f"{where} has no 'secret': its events could not be signed.", "Give a long random string, kept secret."))
+    for key in ("specs", "events"):
+        if not isinstance(entry.get(key) or [], list | tuple):
+            found.append(_error("E017", f"{where}['{key}'] is {entry[key]!r}, not a list.", f"Write '{key}': [{entry[key]!r}]."))
+    if not found:
+        found += _check_names(where, entry)
+    return found
+
+
+def _check_names(where: str, entry: dict[str, Any]) -> list[CheckMessage]:
+    from .signals import WEBHOOK_EVENTS
+    from .spec import registry
+
+    found: list[CheckMessage] = []
+    for event in entry.get("events") or ():
+        if event not in WEBHOOK_EVENTS:
+            found.append(_error("E019", f"{where} names the event {event!r}, which is not sent.", f"Events: {', '.join(WEBHOOK_EVENTS)}."))
+    slugs = [spec.slug for spec in registry.all()]
+    for slug in entry.get("specs") or ():
+        if slug not in slugs:
+            message = f"{where} names the spec {slug!r}, which is not registered: the receiver gets nothing for it."
+            found.append(Warning(f"BULKUPLOAD['WEBHOOKS']{message}", hint=f"Registered specs: {', '.join(slugs)}.", id="bulkupload.W003"))
+    return found
+
+
+def _error(code: str, message: str, hint: str) -> Error:
+    return Error(f"BULKUPLOAD['WEBHOOKS']{'' if message.startswith('[') else ' '}{message}", hint=hint, id=f"bulkupload.{code}")
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

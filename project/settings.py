@@ -157,6 +157,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "UploadStatusEnum": "bulkupload.api.representation.UPLOAD_STATUSES",
         "RowStatusEnum": "bulkupload.models.UploadRow.Status",
+        "DateOrderEnum": "bulkupload.api.answers.DATE_ORDERS",
     }
 }
 

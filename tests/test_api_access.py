@@ -40,6 +40,7 @@ BODIES = {
     "rows": None,
     "row": {"values": {"note": "x"}, "version": 0},
     "columns": {"mapping": {}},
+    "values": {"values": {"project_code": {"P-999": "P-001"}}},
     "confirm": {"skip_invalid": True},
     "rollback": {"force": True},
 }

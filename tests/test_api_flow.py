@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
+from django.core.files.base import ContentFile
 
 from bulkupload import services
 from bulkupload.models import UploadBatch, UploadRow
@@ -214,3 +217,25 @@ def test_a_version_read_before_the_file_was_read_again_is_stale(api, acme_people
     fresh = api.get(f"uploads/{upload['id']}/rows/", params={"status": "invalid"}).json()["results"][0]
     assert fresh["version"] > row["version"]
     assert api.patch(f"uploads/{upload['id']}/rows/{row['number']}/", json={"values": {"note": "x"}, "version": fresh["version"]}).ok
+
+
+def test_a_version_read_before_a_held_file_was_read_is_stale(api, acme_people, workday):
+    upload = api.upload(entries_csv(acme_people, workday)).json()
+    row = api.get(f"uploads/{upload['id']}/rows/", params={"status": "invalid"}).json()["results"][0]
+    # Another file into the same upload (the wizard's upload step, another tab): its headers need choosing, so it is
+    # held unread (the old rows are gone) until the columns are answered; then its rows are read.
+    header = ["Mitarbeiter", "Date", "Project code", "Hrs", "Billable", "Activity", "Note"]
+    other = csv_file(entry_rows(acme_people, workday - datetime.timedelta(days=1)), header=header)
+    batch = UploadBatch.objects.get(pk=upload["id"])
+    services.hold_upload(batch, ContentFile(other, name="other.csv"), name="other.csv")
+    assert api.get(f"uploads/{upload['id']}/").json()["status"] == "needs_columns"
+    answered = api.post(f"uploads/{upload['id']}/columns/", json={"mapping": {"Mitarbeiter": "employee_email", "Hrs": "hours"}})
+    assert answered.status_code == 200, answered.text
+
+    path = f"uploads/{upload['id']}/rows/{row['number']}/"
+    stale = api.patch(path, json={"values": {"note": "meant for the first file"}, "version": row["version"]})
+    assert stale.status_code == 409
+    assert UploadRow.objects.get(batch_id=upload["id"], row_number=row["number"]).values["note"] == ""
+    fresh = api.get(f"uploads/{upload['id']}/rows/", params={"status": "invalid"}).json()["results"][0]
+    assert fresh["version"] > row["version"]
+    assert api.patch(path, json={"values": {"note": "x"}, "version": fresh["version"]}).status_code == 200

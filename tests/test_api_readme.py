@@ -34,8 +34,11 @@ def test_readme_curl_walkthrough_runs_as_written(live_server, demo, acme, tmp_pa
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert (tmp_path / "template.xlsx").read_bytes()[:2] == b"PK"
     assert '"status":"ready"' in done.stdout
+    assert '{"text":"Besprechung","count":1,"suggestions":["Meeting"]' in done.stdout  # a question, then its answer
+    assert '"chosen":"Meeting"' in done.stdout
     assert '"project_code":["Unknown project' in done.stdout  # the invalid row, with its error by column
     assert '"rolled_back":true' in done.stdout
     batch = UploadBatch.objects.get()
     assert (batch.status, batch.created_count) == (UploadBatch.Status.ROLLED_BACK, 2)
+    assert batch.rows.get(row_number=3).values["activity"] == "Meeting"
     assert not Entry.objects.filter(tenant=acme).exists()

@@ -23,6 +23,7 @@ from project.timesheets.models import Entry
 
 from .api_support import Api, entries_csv, token_for
 from .conftest import on_postgres
+from .helpers import csv_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,6 +127,29 @@ def test_a_server_restart_between_every_call_loses_nothing(server, tmp_path):
     assert server.starts == 10
     # The API kept nothing in a session: no session row was ever written.
     assert database.execute("SELECT COUNT(*) FROM django_session").fetchone() == (0,)
+
+
+def test_answers_to_the_uploads_questions_survive_restarts(server, tmp_path):
+    key = server.manage("drf_create_token", "alice").split()[2]
+    database = sqlite3.connect(tmp_path / "db.sqlite3")
+    acme = "SELECT e.email FROM timesheets_employee e JOIN timesheets_tenant t ON t.id = e.tenant_id WHERE t.name = 'Acme'"
+    [email] = [email for (email,) in database.execute(acme + " ORDER BY e.id LIMIT 1")]
+
+    def call(method: str, path: str, **kwargs) -> requests.Response:
+        server.restart()
+        return Api(server.url, key).request(method, path, **kwargs)
+
+    # Both dates read either way (3 October or 10 March); "Entwicklung" is no activity.
+    rows = [[email, "03/10/2026", "P-001", 1, "yes", "Entwicklung", ""], [email, "10/03/2026", "P-001", 1, "yes", "Design", ""]]
+    upload = call("POST", "specs/timesheet-entries/uploads/", files={"file": ("either.csv", csv_file(rows))}).json()
+    assert [q["column"] for q in upload["questions"]["dates"]] == ["date"]
+    answer = {"dates": {"date": "mdy"}, "values": {"activity": {"Entwicklung": "Development"}}}
+    assert call("POST", f"uploads/{upload['id']}/values/", json=answer).status_code == 200
+    shown = call("GET", f"uploads/{upload['id']}/").json()
+    assert (shown["questions"]["answered"], shown["questions"]["dates"][0]["order"], shown["counts"]["invalid"]) == (True, "mdy", 0)
+    assert call("POST", f"uploads/{upload['id']}/confirm/", json={}).json()["applied"] is True
+    entries = database.execute("SELECT date, activity FROM timesheets_entry ORDER BY date").fetchall()
+    assert entries == [("2026-03-10", "Development"), ("2026-10-03", "Design")]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -3,6 +3,7 @@ never holds up the request. Receivers are small http.server threads; the API is 
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
 import io
@@ -18,13 +19,16 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
-from bulkupload import compat
-from bulkupload.models import WebhookDelivery
+from bulkupload import compat, tasks
+from bulkupload.models import UploadBatch, WebhookDelivery
 
 from .api_support import Api, entries_csv, token_for
+from .helpers import worker_died
 
 SECRET = "test-webhook-secret"
+IMMEDIATE = {"BACKEND": compat.backend_path("immediate.ImmediateBackend")}
 
 
 @dataclass
@@ -201,6 +205,33 @@ def test_background_reading_that_fails_sends_upload_failed(api, receivers, setti
     assert body["event"] == "upload.failed"
     assert body["phase"] == "reading"
     assert "rows" in body["message"]
+
+
+def test_a_stalled_task_that_is_released_sends_upload_failed_naming_its_phase(api, receivers, settings, acme_people, workday):
+    receiver = receivers()
+    # Tasks go to a backend without a worker (they wait forever); webhooks are still delivered.
+    settings.TASKS = {"default": {"BACKEND": compat.backend_path("dummy.DummyBackend")}, "webhooks": IMMEDIATE}
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 1, "WEBHOOK_TASK_BACKEND": "webhooks"}
+    reading = api.upload(entries_csv(acme_people, workday)).json()
+    assert reading["status"] == "working"
+    worker_died(reading["id"], phase="reading", silent_for=3600)
+    released = api.get(f"uploads/{reading['id']}/").json()  # released when it was looked at
+    assert released["status"] == "needs_columns"  # the file is kept: POST columns/ reads it again
+    assert "stopped without finishing" in released["message"]
+
+    settings.TASKS = {**settings.TASKS, "default": IMMEDIATE}
+    applying = api.upload(entries_csv(acme_people, workday, bad_project=False)).json()
+    assert applying["status"] == "ready"
+    settings.TASKS = {**settings.TASKS, "default": {"BACKEND": compat.backend_path("dummy.DummyBackend")}}
+    assert api.post(f"uploads/{applying['id']}/confirm/", json={}).status_code == 202
+    UploadBatch.objects.filter(pk=applying["id"]).update(updated_at=timezone.now() - datetime.timedelta(days=30))
+    assert [str(batch.pk) for batch in tasks.release_stalled()] == [applying["id"]]  # the purge's way
+
+    wait_for(lambda: receiver.events().count("upload.failed") == 2 and deliveries_settled(), "two failures sent")
+    failed = [json.loads(r["body"]) for r in receiver.received if json.loads(r["body"])["event"] == "upload.failed"]
+    assert [(body["upload"]["id"], body["phase"]) for body in failed] == [(reading["id"], "reading"), (applying["id"], "applying")]
+    assert all("stopped without finishing" in body["message"] for body in failed)
+    assert [body["upload"]["status"] for body in failed] == ["needs_columns", "ready"]
 
 
 def test_webhooks_for_other_specs_or_events_are_not_sent(api, receivers, settings, acme_people, workday):

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from ..models import UploadRow
+from .answers import DATE_ORDERS
 from .representation import UPLOAD_STATUSES
 
 MAX_CELL = 10_000  # as the preview's fix form
@@ -49,6 +50,21 @@ class RowPatchIn(serializers.Serializer):
         help_text=_("Column key → the new cell text; columns left out keep their cells."),
     )
     version = serializers.IntegerField(min_value=0, max_value=2**31 - 1, help_text=_("The row's version as last read."))
+
+
+class ValuesIn(serializers.Serializer):
+    dates = serializers.DictField(
+        child=serializers.ChoiceField(choices=DATE_ORDERS),
+        required=False,
+        default=dict,
+        help_text=_("Date column key → how its dates are written: dmy (day first) or mdy (month first)."),
+    )
+    values = serializers.DictField(
+        child=serializers.DictField(child=serializers.CharField(allow_null=True, allow_blank=True, max_length=MAX_CELL)),
+        required=False,
+        default=dict,
+        help_text=_("Column key → {value in the file → allowed value, or null to leave it invalid}. Values left out stay as they are."),
+    )
 
 
 class ConfirmIn(serializers.Serializer):
@@ -100,6 +116,51 @@ class ProgressOut(serializers.Serializer):
     total = serializers.IntegerField(allow_null=True)
 
 
+class DateExampleOut(serializers.Serializer):
+    text = serializers.CharField()
+    dmy = serializers.DateField(allow_null=True, help_text=_("The text read day first (null: not a day)."))
+    mdy = serializers.DateField(allow_null=True, help_text=_("The text read month first (null: not a day)."))
+
+
+class DateQuestionOut(serializers.Serializer):
+    column = serializers.CharField()
+    label = serializers.CharField()
+    order = serializers.ChoiceField(choices=DATE_ORDERS, help_text=_("How the column is read now: the answer, else the locale's way."))
+    examples = DateExampleOut(many=True)
+
+
+class UnmatchedValueOut(serializers.Serializer):
+    text = serializers.CharField()
+    count = serializers.IntegerField(help_text=_("How many rows have it."))
+    suggestions = serializers.ListField(child=serializers.CharField(), help_text=_("Allowed values it may stand for, best first."))
+    chosen = serializers.CharField(allow_null=True, help_text=_("The allowed value it is mapped to now (null: left invalid)."))
+
+
+class AllowedValueOut(serializers.Serializer):
+    value = serializers.CharField()
+    label = serializers.CharField()
+
+
+class ValueColumnOut(serializers.Serializer):
+    column = serializers.CharField()
+    label = serializers.CharField()
+    values = UnmatchedValueOut(many=True)
+    more = serializers.IntegerField(help_text=_("Further unmatched values, not listed."))
+    allowed = AllowedValueOut(many=True)
+    allowed_more = serializers.IntegerField(help_text=_("Further allowed values, not listed."))
+
+
+class QuestionsOut(serializers.Serializer):
+    pending = serializers.BooleanField(help_text=_("Whether the wizard would ask these before the preview, and nobody answered."))
+    answered = serializers.BooleanField()
+    remembered = serializers.DictField(
+        child=serializers.DictField(child=serializers.CharField()),
+        help_text=_("Values mapped automatically as the user mapped them before: column key → {text → allowed value}."),
+    )
+    dates = DateQuestionOut(many=True)
+    values = ValueColumnOut(many=True)
+
+
 class UploadOut(serializers.Serializer):
     id = serializers.UUIDField()
     spec = serializers.CharField()
@@ -113,6 +174,7 @@ class UploadOut(serializers.Serializer):
     message = serializers.CharField(allow_blank=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+    questions = QuestionsOut(help_text=_("Dates and values the file leaves open; answer with POST values/."))
 
 
 class RowOut(serializers.Serializer):
@@ -201,3 +263,4 @@ class ConflictOut(serializers.Serializer):
     code = serializers.CharField()
     rows = serializers.ListField(child=serializers.IntegerField(), required=False)
     invalid = serializers.IntegerField(required=False)
+    columns = serializers.ListField(child=serializers.CharField(), required=False)

@@ -25,6 +25,7 @@ SCHEMA_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "UploadStatusEnum": "bulkupload.api.representation.UPLOAD_STATUSES",
         "RowStatusEnum": "bulkupload.models.UploadRow.Status",
+        "DateOrderEnum": "bulkupload.api.answers.DATE_ORDERS",
     },
 }
 
@@ -78,6 +79,7 @@ urlpatterns = [
     path("uploads/<str:upload_id>/rows/", views.RowListView.as_view(), name="rows"),
     path("uploads/<str:upload_id>/rows/<str:number>/", views.RowView.as_view(), name="row"),
     path("uploads/<str:upload_id>/columns/", views.ColumnsView.as_view(), name="columns"),
+    path("uploads/<str:upload_id>/values/", views.ValuesView.as_view(), name="values"),
     path("uploads/<str:upload_id>/confirm/", views.ConfirmView.as_view(), name="confirm"),
     path("batches/<str:batch_id>/", views.BatchView.as_view(), name="batch"),
     path("batches/<str:batch_id>/rollback/", views.RollbackView.as_view(), name="rollback"),

@@ -24,12 +24,12 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import background, conf, mapping, selectors, services, workbook
+from .. import background, conf, mapping, selectors, services, values, workbook
 from ..exceptions import BatchNotReady, FileRejected, RollbackConflict, StaleRows
 from ..models import UploadBatch
 from ..paging import CountedPaginator, status_count
-from ..spec import UploadSpec, get_spec_or_404
-from . import columns, schema
+from ..spec import UploadSpec, get_spec, get_spec_or_404
+from . import answers, columns, schema
 from . import serializers as s
 from .base import ApiView, XlsxRenderer, conflict, file_errors
 from .representation import receipt_data, row_data, upload_data
@@ -51,11 +51,17 @@ def own_upload(user: Any, upload_id: Any) -> tuple[UploadSpec, UploadBatch]:
     return spec, selectors.batch_for_user_or_404(user, upload_id, spec=spec)
 
 
+def upload_body(request: Request, batch: UploadBatch) -> dict[str, Any]:
+    """The upload as the API shows it, with the questions its file raises (dates, values to map)."""
+    batch = answers.prepared(batch, request.user)
+    return {**upload_data(batch), "questions": answers.questions(batch, get_spec(batch.spec), request.user)}
+
+
 def upload_response(request: Request, batch: UploadBatch, *, created: bool = False) -> Response:
     """The upload, 202 while a task works on it (201 for a new one that is done, else 200)."""
     code = status.HTTP_202_ACCEPTED if batch.is_working else status.HTTP_201_CREATED if created else status.HTTP_200_OK
     location = reverse("bulkupload_api:upload", kwargs={"upload_id": batch.pk})
-    return Response(upload_data(batch), status=code, headers={"Location": location})
+    return Response(upload_body(request, batch), status=code, headers={"Location": location})
 
 
 def not_ready(batch: UploadBatch) -> Response | None:
@@ -147,13 +153,14 @@ class UploadView(ApiView):
     def get(self, request: Request, upload_id: Any) -> Response:
         _spec, batch = own_upload(request.user, upload_id)
         background.release_if_stalled(batch)  # a task whose worker died ends as failed, as on the progress page
-        return Response(upload_data(batch))
+        return Response(upload_body(request, batch))
 
 
 class RowListView(ApiView):
     @schema.document(s.RowPageOut, parameters=[s.RowsQuery], summary="A page of the upload's rows")
     def get(self, request: Request, upload_id: Any) -> Response:
         _spec, batch = own_upload(request.user, upload_id)
+        batch = answers.prepared(batch, request.user)  # rows read on a worker: their dates read one way first
         query = s.RowsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         wanted = query.validated_data
@@ -245,6 +252,7 @@ class ColumnsView(ApiView):
             with batch.source_file.open("rb") as stored:
                 plan = columns.plan(spec, stored, name=batch.file_name, sheet=form.validated_data.get("sheet"))
             positions = columns.positions(spec, plan.header, chosen, user=request.user)
+            values.reset(batch)  # the file is read anew: its dates and values are looked at afresh
             batch = background.stage_held_upload(batch, sheet=plan.sheet, positions=positions)
         except FileRejected as exc:
             return file_errors(exc)
@@ -275,6 +283,11 @@ class ConfirmView(ApiView):
             return Response({"applied": False, "batch": receipt_data(batch)})  # a repeat: the first confirm's batch
         if refused := not_ready(batch):
             return refused
+        if unanswered := answers.unanswered_dates(answers.prepared(batch, request.user)):
+            message = _("The file does not tell how its dates in %(columns)s are written: answer POST values/ first.") % {
+                "columns": ", ".join(f"“{key}”" for key in unanswered)
+            }
+            return conflict(message, "dates_unanswered", columns=unanswered)
         if batch.invalid_count and not options["skip_invalid"]:
             message = ngettext(
                 "%(count)d row is invalid. Fix it (PATCH rows/<number>/), or confirm with skip_invalid.",
@@ -294,6 +307,27 @@ class ConfirmView(ApiView):
             )
         code = status.HTTP_202_ACCEPTED if batch.is_working else status.HTTP_200_OK
         return Response({"applied": applied, "batch": receipt_data(batch)}, status=code)
+
+
+class ValuesView(ApiView):
+    parser_classes = [JSONParser]
+
+    @schema.document(s.UploadOut, request=s.ValuesIn, conflict=True, summary="Answer the upload's questions: date orders, values to map")
+    def post(self, request: Request, upload_id: Any) -> Response:
+        spec, batch = own_upload(request.user, upload_id)
+        form = s.ValuesIn(data=request.data)
+        form.is_valid(raise_exception=True)
+        if refused := not_ready(batch):
+            return refused
+        try:
+            batch = answers.prepared(batch, request.user)
+            answers.answer(batch, spec, request.user, dates=form.validated_data["dates"], mappings=form.validated_data["values"])
+        except answers.AnswerRefused as exc:
+            return file_errors(exc)
+        except BatchNotReady as exc:
+            return conflict(str(exc), "not_ready")
+        batch.refresh_from_db()
+        return upload_response(request, batch)
 
 
 class BatchView(ApiView):
