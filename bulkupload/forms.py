@@ -13,8 +13,8 @@ from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import background, fields, mapping, services, values
-from .exceptions import BatchNotReady, FileRejected
+from . import fields, mapping, services, values
+from .exceptions import FileRejected
 from .models import UploadBatch
 from .spec import UploadSpec
 
@@ -27,7 +27,7 @@ class BatchFormMixin:
 
 
 class UploadForm(BatchFormMixin, forms.Form):
-    """Step ``upload``: choose the file. A valid form means the batch holds the file's rows."""
+    """Step ``upload``: choose the file. A valid form has a readable file (or the batch already holds one)."""
 
     file = forms.FileField(
         label=_("Spreadsheet"),
@@ -41,24 +41,19 @@ class UploadForm(BatchFormMixin, forms.Form):
         super().__init__(*args, **kwargs)
         # Once staged, the upload step is complete without a file in this request.
         self.fields["file"].required = not self.batch.is_staged
+        #: The chosen file's plan, once the form is valid with a file.
+        self.plan: mapping.FilePlan | None = None
 
     def clean_file(self):
+        """The file's plan (sheets, header, row estimate), read without keeping anything: the wizard stages it."""
         upload = self.cleaned_data.get("file")
         if not upload:
             return None
         try:
-            plan = mapping.plan_upload(self.spec, upload, name=upload.name)
-            values.reset(self.batch)  # a new file: its dates and values are looked at afresh
-            if plan.automatic:
-                background.stage_upload(self.batch, upload, name=upload.name, sheet=plan.sheet, plan=plan.as_json())
-            else:
-                # Headers that do not all match, or a choice of sheets: the columns step asks, from the plan kept here.
-                services.hold_upload(self.batch, upload, name=upload.name, sheet=plan.sheet, plan=plan.as_json())
+            self.plan = mapping.plan_upload(self.spec, upload, name=upload.name)
         except FileRejected as exc:
             raise ValidationError(str(exc), code="rejected") from None
-        except BatchNotReady as exc:
-            raise ValidationError(str(exc), code="final") from None
-        return None
+        return upload
 
 
 class ColumnsForm(BatchFormMixin, forms.Form):
@@ -74,8 +69,10 @@ class ColumnsForm(BatchFormMixin, forms.Form):
         self.plan: mapping.FilePlan | None = None
         self.suggestions: list[mapping.Suggestion] = []
         self.read_error = ""
-        if (self.is_bound and not self.data) or not self.batch.source_file:
-            return  # revalidating a completed step, or no file yet
+        #: File column → its index, for each spec column chosen (set by a valid form).
+        self.positions: dict[str, int] = {}
+        if not self.batch.source_file:
+            return  # no file yet
         chosen = sheet or self.batch.sheet_name or None
         # The plan made at upload: the file is not read again on every visit to this step.
         kept = mapping.FilePlan.from_json(self.batch.plan)
@@ -173,17 +170,7 @@ class ColumnsForm(BatchFormMixin, forms.Form):
                 % {"names": ", ".join(f"“{name}”" for name in missing)},
                 code="unmapped",
             )
-        if self.errors:
-            return cleaned
-        try:
-            values.reset(self.batch)
-            background.stage_held_upload(self.batch, sheet=self.plan.sheet, positions=positions)
-        except FileRejected as exc:
-            raise ValidationError(str(exc), code="rejected") from None
-        except BatchNotReady as exc:
-            raise ValidationError(str(exc), code="not_ready") from None
-        if self.user is not None:
-            mapping.remember_mapping(self.user, self.spec, self.plan.header, positions)
+        self.positions = positions
         return cleaned
 
 
@@ -326,7 +313,7 @@ def cell_kinds(spec: UploadSpec) -> dict[str, tuple[str, list[str]]]:
 class ValuesForm(BatchFormMixin, forms.Form):
     """Step ``values``: how each ambiguous date column is written, and what each unmatched value stands for.
 
-    A valid form means the choices were applied to the staged rows (one statement per value) and remembered.
+    A valid form holds the choices; the wizard applies them to the staged rows (one statement per value).
     """
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
@@ -335,8 +322,8 @@ class ValuesForm(BatchFormMixin, forms.Form):
         self.questions: list[values.DateQuestion] = []
         self.columns: list[values.ColumnValues] = []
         self.names: dict[str, tuple[str, str, str]] = {}
-        if (self.is_bound and not self.data) or not self.batch.is_staged:
-            return  # revalidating a completed step, or nothing staged
+        if not self.batch.is_staged:
+            return  # nothing staged
         _spec, scope = services.batch_scope(self.batch)
         self.questions = values.date_questions(self.batch, self.spec)
         for question in self.questions:
@@ -381,12 +368,11 @@ class ValuesForm(BatchFormMixin, forms.Form):
         """How many values were mapped automatically from the user's earlier choices."""
         return sum(len(chosen) for chosen in ((self.batch.value_check or {}).get("automatic") or {}).values())
 
-    def clean(self):
-        cleaned = super().clean()
-        if not self.fields or self.errors:
-            if not self.fields and not (self.is_bound and not self.data):
-                values.apply_values(self.batch, mappings={}, check={"done": True})
-            return cleaned
+    def choices(self) -> tuple[dict[str, dict[str, str]], dict[str, str] | None]:
+        """What a valid form asks: column key → {text in the file → allowed value}, and the date orders (None: no question)."""
+        if not self.fields:
+            return {}, None
+        cleaned = self.cleaned_data
         orders = {**self.batch.date_orders}
         orders.update({q.column.key: cleaned[f"date_{q.column.key}"] for q in self.questions if cleaned.get(f"date_{q.column.key}")})
         mappings: dict[str, dict[str, str]] = {}
@@ -394,13 +380,7 @@ class ValuesForm(BatchFormMixin, forms.Form):
             target = cleaned.get(name) or ""
             if target != chosen:
                 mappings.setdefault(key, {})[text] = target
-        try:
-            values.apply_values(self.batch, mappings=mappings, date_orders=orders, check={"done": True})
-        except BatchNotReady as exc:
-            raise ValidationError(str(exc), code="not_ready") from None
-        if self.user is not None and mappings:
-            values.remember_values(self.user, self.spec, mappings)
-        return cleaned
+        return mappings, orders
 
 
 def conf_max() -> int:

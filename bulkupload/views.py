@@ -26,10 +26,10 @@ from django.utils.translation import ngettext
 from django.views import View
 from django.views.decorators.csrf import csrf_protect
 from django.views.generic import TemplateView
-from formtools.wizard.views import NamedUrlSessionWizardView, WizardView
+from formtools.wizard.views import NamedUrlSessionWizardView
 
-from . import background, conf, fixing, limits, preview, progress, selectors, services, values, workbook
-from .exceptions import BatchNotReady, ChangedSincePreview, LimitReached, RollbackConflict
+from . import background, conf, fixing, limits, preview, progress, selectors, services, steps, values, workbook
+from .exceptions import BatchNotReady, ChangedSincePreview, FileRejected, LimitReached, RollbackConflict
 from .forms import ColumnsForm, ConfirmForm, PreviewForm, RowFixFormSet, UploadForm, ValuesForm
 from .models import UploadBatch, UploadRow
 from .paging import CountedPaginator, status_count
@@ -63,18 +63,24 @@ class PageMixin(LoginRequiredMixin):
         return explained
 
 
-class SpecMixin(PageMixin):
-    """Resolve ``spec`` from the URL and the user's scope in it; 404 when the user has none."""
+class _SpecResolved:
+    """Resolves ``spec`` from the URL and the user's scope in it (404 when the user has none), then ``redirect_elsewhere``."""
 
     spec: UploadSpec
     scope: Any
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return self.handle_no_permission()
         self.spec = get_spec_or_404(kwargs["spec"])
         self.scope = selectors.scope_or_404(self.spec, request.user)
-        return super().dispatch(request, *args, **kwargs)
+        return self.redirect_elsewhere(**kwargs) or super().dispatch(request, *args, **kwargs)
+
+    def redirect_elsewhere(self, **kwargs: Any) -> HttpResponse | None:
+        """Where the request goes instead of this page (None: here). Runs after the login check."""
+        return None
+
+
+class SpecMixin(PageMixin, _SpecResolved):
+    """A page of one spec: the login is checked first (``LoginRequiredMixin``), then the spec and scope resolved."""
 
 
 class IndexView(PageMixin, TemplateView):
@@ -154,13 +160,15 @@ def wizard_url(batch: UploadBatch, step: str, **query: Any) -> str:
     return f"{url}?{urlencode(query)}" if query else url
 
 
-class UploadWizard(PageMixin, NamedUrlSessionWizardView):
+class UploadWizard(SpecMixin, NamedUrlSessionWizardView):
     """upload → preview → confirm, with its state kept per upload.
 
-    The session holds only the step and small form data under a prefix of the
-    upload's id, so two uploads in two tabs never meet. Whether a step is done
-    is read from the batch in the database, so a lost or overwritten session
-    costs the user nothing: the URL names the upload and the step.
+    The session holds only the step, under a prefix of the upload's id, so two
+    uploads in two tabs never meet. Whether a step is done is read from the batch
+    in the database, so a lost or overwritten session costs the user nothing: the
+    URL names the upload and the step. The forms only check; each step's work is
+    one call (:mod:`bulkupload.steps`) from ``process_step``, and applying one from
+    ``done`` on the confirm POST.
     """
 
     form_list = [
@@ -176,35 +184,36 @@ class UploadWizard(PageMixin, NamedUrlSessionWizardView):
         "columns": lambda wizard: wizard.batch.needs_columns,
         "values": lambda wizard: values.needs_step(wizard.batch, wizard.request.user),
     }
-    # The upload form stages its file into the batch itself, so formtools keeps no files.
+    # The upload step stages its file into the batch, so formtools keeps no files.
     file_storage = None
     batch: UploadBatch
 
     @classmethod
     def as_view(cls, **initkwargs: Any):
-        # The CSRF middleware would read (and spool) the whole body before this view could look at its size: it is
-        # told to wait (for subclasses too, whatever their dispatch), and dispatch checks CSRF right after the size.
+        """The view behind a gate: the CSRF middleware would read (and spool) the whole body before the view could look at
+        its size, so it is told to wait (for subclasses too), and the gate checks CSRF right after the size."""
         view = super().as_view(**initkwargs)
-        view.csrf_exempt = True
-        return view
+        checked = csrf_protect(view)
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return self.handle_no_permission()
-        if request.method == "POST" and (refusal := limits.body_too_large(request)):
-            return render(request, "bulkupload/too_large.html", {"message": refusal, "back": request.path}, status=413)
-        return csrf_protect(self.dispatch_checked)(request, *args, **kwargs)
+        @functools.wraps(view)
+        def gate(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return view(request, *args, **kwargs)  # to the login page, the body unread
+            if request.method == "POST" and (refusal := limits.body_too_large(request)):
+                return render(request, "bulkupload/too_large.html", {"message": refusal, "back": request.path}, status=413)
+            return checked(request, *args, **kwargs)
 
-    def dispatch_checked(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        """The wizard's dispatch, once the body's size and CSRF token passed."""
-        self.spec = get_spec_or_404(kwargs["spec"])
-        self.scope = selectors.scope_or_404(self.spec, request.user)
-        self.batch = selectors.batch_for_user_or_404(request.user, kwargs["upload_id"], spec=self.spec)
+        gate.csrf_exempt = True
+        return gate
+
+    def redirect_elsewhere(self, **kwargs: Any) -> HttpResponse | None:
+        """An applied upload shows its receipt, one a task works on its progress; anything else is the wizard's."""
+        self.batch = selectors.batch_for_user_or_404(self.request.user, kwargs["upload_id"], spec=self.spec)
         if self.batch.is_final:
             return redirect(self.get_done_url(self.batch))
         if self.batch.is_working:
             return redirect(self.get_progress_url(self.batch))
-        return NamedUrlSessionWizardView.dispatch(self, request, *args, **kwargs)
+        return None
 
     def get_done_url(self, batch: UploadBatch) -> str:
         """Where an applied upload goes: its receipt."""
@@ -221,26 +230,28 @@ class UploadWizard(PageMixin, NamedUrlSessionWizardView):
         return wizard_url(self.batch, step)
 
     def get(self, *args: Any, **kwargs: Any) -> HttpResponse:
-        step = kwargs.get("step")
-        if step == self.done_step_name:
-            # Applying happens only on the confirm POST; a GET (prefetch, reload) never writes.
-            return redirect(self.get_step_url("confirm"))
+        # The batch says which steps are open: a step asked for too early (or one this upload skips) redirects.
+        if url := self.step_elsewhere(kwargs.get("step")):
+            return redirect(url)
+        return super().get(*args, **kwargs)
+
+    def step_elsewhere(self, step: str | None) -> str | None:
+        """The URL to show instead of ``step`` (None: the step itself)."""
         if step in STEPS and step != "upload" and not self.batch.is_staged:
             # Not staged yet: the file's columns still need choosing, or there is no file at all.
             first = "columns" if self.batch.needs_columns and self.batch.source_file else "upload"
             if step != first:
-                self.storage.current_step = first
-                return redirect(self.get_step_url(first))
+                return self.get_step_url(first)
         if step == "preview" and values.pending(self.batch, self.request.user):
             # Staged on a task worker (the progress page sends users to the preview): the values step asks first.
-            return redirect(self.get_step_url("values"))
+            return self.get_step_url("values")
         if step == "values" and not values.needs_step(self.batch, self.request.user):
-            return redirect(self.get_step_url("preview" if self.batch.is_staged else "upload"))
+            return self.get_step_url("preview" if self.batch.is_staged else "upload")
         if step == "columns" and not self.batch.needs_columns:
-            return redirect(self.get_step_url("preview" if self.batch.is_staged else "upload"))
+            return self.get_step_url("preview" if self.batch.is_staged else "upload")
         if step == "preview" and self.request.GET.get("row"):
-            return redirect(preview_jump_url(self.request, self.batch))
-        return super().get(*args, **kwargs)
+            return preview_jump_url(self.request, self.batch)
+        return None
 
     def post(self, *args: Any, **kwargs: Any) -> HttpResponse:
         # The URL says where the user is; the session may have lost it (expired, overwritten).
@@ -265,24 +276,36 @@ class UploadWizard(PageMixin, NamedUrlSessionWizardView):
             kwargs.update(user=self.request.user, sheet=self.request.POST.get("columns-sheet") or self.request.GET.get("sheet"))
         return kwargs
 
-    def get_form(self, step: str | None = None, data: Any = None, files: Any = None):
-        if data is None and step is not None and step != self.steps.current and step in ("upload", "columns", "values", "preview"):
-            # Revalidating an earlier step at "done": its completion lives in the batch, not the session.
-            data = {}
-        if step in ("columns", "values") and step != self.steps.current:
-            data = {}  # never stage the file (or apply values) again when a later step revalidates this one
-        elif step in ("columns", "values", None) and self.steps.current in ("columns", "values") and self.request.method == "GET":
-            data = None  # shown afresh: rendering a form bound to stored data would validate it, and stage the file again
-        return super().get_form(step=step, data=data, files=files)
+    def process_step(self, form) -> None:
+        """The step's work, once its form is valid; a refusal becomes the form's error (``render_next_step`` shows it).
 
-    def process_step(self, form) -> dict:
-        if self.steps.current in ("columns", "values"):
-            return {}  # the chosen columns live in the batch (its headers); a wide file must not grow the session
-        return super().process_step(form)
+        Nothing is kept in the session: the batch holds what the step did (a wide file must not grow the session).
+        """
+        try:
+            self.do_step(self.steps.current, form)
+        except (FileRejected, BatchNotReady) as exc:
+            form.add_error("file" if self.steps.current == "upload" else None, str(exc))
+        return None
 
-    def process_step_files(self, form) -> dict:
-        # The file was read into the batch by the form; formtools keeps no copy.
-        return {}
+    def do_step(self, step: str, form) -> None:
+        """The one call the step ``step`` makes with its valid ``form`` (preview and confirm make none here)."""
+        if step == "upload" and form.plan is not None:
+            upload = form.cleaned_data["file"]
+            steps.receive_file(self.batch, upload, name=upload.name, plan=form.plan)
+        elif step == "columns" and form.plan is not None:
+            steps.stage_chosen_columns(self.batch, spec=self.spec, user=self.request.user, plan=form.plan, positions=form.positions)
+        elif step == "values":
+            mappings, orders = form.choices()
+            steps.apply_value_choices(self.batch, spec=self.spec, user=self.request.user, mappings=mappings, date_orders=orders)
+
+    def process_step_files(self, form) -> None:
+        # The file was read into the batch by the step; formtools keeps no copy.
+        return None
+
+    def render_next_step(self, form, **kwargs: Any) -> HttpResponse:
+        if form.errors:  # the step's work refused: the same step again, saying why
+            return self.render(form)
+        return super().render_next_step(form, **kwargs)
 
     def get_template_names(self) -> list[str]:
         return [f"bulkupload/wizard/{self.steps.current}.html"]
@@ -295,8 +318,16 @@ class UploadWizard(PageMixin, NamedUrlSessionWizardView):
         return context
 
     def render_done(self, form, **kwargs: Any) -> HttpResponse:
-        # Apply on the confirm POST itself rather than on a GET of a "done" URL.
-        return WizardView.render_done(self, form, **kwargs)
+        """Apply on the confirm POST itself; a GET of the "done" URL (prefetch, reload) only shows the confirm step.
+
+        The earlier steps are not validated again from the session: the batch says they are complete (a confirm
+        form is valid only for a staged upload), so a lost session loses nothing.
+        """
+        if self.request.method != "POST":
+            return redirect(self.get_step_url("confirm"))
+        response = self.done([form], form_dict={self.steps.current: form}, **kwargs)
+        self.storage.reset()
+        return response
 
     def done(self, form_list, form_dict=None, **kwargs: Any) -> HttpResponse:
         options = form_dict["confirm"].cleaned_data
