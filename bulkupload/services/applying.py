@@ -1,4 +1,4 @@
-"""Applying a confirmed upload to the target model, and rolling it back: services, like :mod:`bulkupload.services`.
+"""Applying a confirmed upload to the target model, and rolling it back: services, like the rest of :mod:`bulkupload.services`.
 
 Each runs in one transaction under the batch's row lock, re-checks the batch's
 status there, locks the target records it matched (``SELECT … FOR UPDATE``)
@@ -19,12 +19,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from . import progress, services, signals
-from .bulk import insert_records, refresh_statistics, update_rows, update_values
-from .exceptions import BatchNotReady, ChangedSincePreview, RollbackConflict, ScopeChanged
-from .models import UploadBatch, UploadRow
-from .spec import UPDATE, UploadSpec
-from .validation import changed_fields, decode_values, encode_values, find_existing
+from .. import progress, signals
+from ..bulk import insert_records, refresh_statistics, update_rows, update_values
+from ..exceptions import BatchNotReady, ChangedSincePreview, RollbackConflict, ScopeChanged
+from ..models import UploadBatch, UploadRow
+from ..spec import UPDATE, UploadSpec
+from ..validation import changed_fields, decode_values, encode_values, find_existing
+from . import base
 
 Status = UploadRow.Status
 Outcome = UploadRow.Outcome
@@ -48,7 +49,7 @@ def apply_batch(
     keep them; None takes the choice stored on the batch for a queued apply, else stops.
     Refuses with :class:`ScopeChanged` when the owner left the upload's scope.
     """
-    claimable = (UploadBatch.Status.APPLYING,) if queued else services.READY
+    claimable = (UploadBatch.Status.APPLYING,) if queued else base.READY
     with transaction.atomic():
         batch = UploadBatch.objects.select_for_update().filter(pk=batch_id).first()
         if batch is None:
@@ -64,12 +65,12 @@ def apply_batch(
                 )
                 % {"count": batch.invalid_count}
             )
-        spec, scope = services.batch_scope(batch)
+        spec, scope = base.batch_scope(batch)
         if on_changed is None:  # a queued apply follows the choice stored with it; a direct call stops by default
             on_changed = batch.on_changed if queued else OnChanged.STOP
         applied = (UploadBatch.Status.APPLIED,)
         now = timezone.now()
-        services.save_fields(
+        base.save_fields(
             batch,
             claimable,
             status=applied[0],
@@ -81,7 +82,7 @@ def apply_batch(
         )
         counts = RowWriter(batch, spec, scope, overwrite=overwrite, on_changed=on_changed).run()
         skipped = batch.rows.filter(status__in=[Status.INVALID, Status.EXCLUDED]).update(outcome=Outcome.SKIPPED)
-        services.save_fields(
+        base.save_fields(
             batch,
             applied,
             created_count=counts[Outcome.CREATED],
@@ -89,7 +90,7 @@ def apply_batch(
             skipped_count=skipped + counts[Outcome.KEPT] + counts[Outcome.SKIPPED],
         )
         source = batch.source_file.name
-        transaction.on_commit(lambda: services._delete_file(source) if source else None)
+        transaction.on_commit(lambda: base._delete_file(source) if source else None)
         transaction.on_commit(lambda: signals.batch_applied.send(sender=UploadBatch, batch=batch))
     return batch, True
 
@@ -119,7 +120,7 @@ class RowWriter:
         said what to do with them; the caller's transaction then writes nothing.
         """
         created_so_far, analyzed = 0, False
-        for chunk in services._chunks(self.batch.rows.exclude(status__in=[Status.INVALID, Status.EXCLUDED]), "data", "target_pk", "seen"):
+        for chunk in base._chunks(self.batch.rows.exclude(status__in=[Status.INVALID, Status.EXCLUDED]), "data", "target_pk", "seen"):
             values_of_rows = [decode_values(self.model, data) for _row_id, data, _pk, _seen in chunk]
             keys = [self.spec.key_of(values) for values in values_of_rows]
             existing = current_records(self.spec, self.scope, keys)
@@ -128,7 +129,7 @@ class RowWriter:
                 continue  # the confirm stops: nothing more is written, the rest is only counted
             self.write(creates, updates, outcomes)
             created_so_far += len(creates)
-            if created_so_far >= services.ANALYZE_FROM_ROWS and not analyzed:
+            if created_so_far >= base.ANALYZE_FROM_ROWS and not analyzed:
                 refresh_statistics(self.model)  # the table may have been empty when its statistics were last taken
                 analyzed = True
             progress.advance(len(chunk))
@@ -269,7 +270,7 @@ def rollback_batch(batch_id: Any, *, force: bool = False) -> tuple[UploadBatch, 
         if batch.status != UploadBatch.Status.APPLIED:
             return batch, False
         try:
-            spec, _scope = services.batch_scope(batch)
+            spec, _scope = base.batch_scope(batch)
         except ScopeChanged as exc:
             raise RollbackConflict(str(exc), []) from None
         to_delete, to_restore = _rollback_plan(batch, spec, force=force)
@@ -287,7 +288,7 @@ def rollback_batch(batch_id: Any, *, force: bool = False) -> tuple[UploadBatch, 
             raise RollbackConflict(
                 _("Entries of this upload changed while it was being rolled back; nothing was changed. Please try again."), []
             )
-        services.save_fields(batch, (UploadBatch.Status.APPLIED,), status=UploadBatch.Status.ROLLED_BACK, rolled_back_at=timezone.now())
+        base.save_fields(batch, (UploadBatch.Status.APPLIED,), status=UploadBatch.Status.ROLLED_BACK, rolled_back_at=timezone.now())
         transaction.on_commit(lambda: signals.batch_rolled_back.send(sender=UploadBatch, batch=batch))
     return batch, True
 
@@ -300,7 +301,7 @@ def _rollback_plan(batch: UploadBatch, spec: UploadSpec, *, force: bool) -> tupl
     to_delete: list[Any] = []
     to_restore: list[Any] = []
     written = batch.rows.filter(outcome__in=[Outcome.CREATED, Outcome.UPDATED])
-    for chunk in services._chunks(written.only("id", "row_number", "data", "previous", "outcome", "target_pk")):
+    for chunk in base._chunks(written.only("id", "row_number", "data", "previous", "outcome", "target_pk")):
         records = model._default_manager.select_for_update().in_bulk([row.target_pk for row in chunk if row.target_pk])
         for row in chunk:
             record = records.get(model._meta.pk.to_python(row.target_pk)) if row.target_pk else None
