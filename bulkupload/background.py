@@ -4,9 +4,10 @@ Above ``BULKUPLOAD["TASK_THRESHOLD_ROWS"]`` rows, staging (reading and checking)
 and applying run as tasks of Django's tasks framework (:mod:`bulkupload.tasks`).
 With the default ``ImmediateBackend`` a task runs at once, in the request; with a
 real backend (``django_tasks_db`` and its ``db_worker``, say) a worker runs it and
-the wizard shows a progress page meanwhile. The tasks' own work (running, recording a
-failure, releasing a stalled batch) is in :mod:`bulkupload.tasks`, which never imports
-this module: the import runs one way, from the decision to the task.
+the wizard shows a progress page meanwhile. The tasks' own work is in
+:mod:`bulkupload.tasks`, which never imports this module (the import runs one way, from
+the decision to the task); every write to a batch (a claim, a task's id, a failure, a
+release) is a service (:mod:`bulkupload.services.lifecycle`). This module decides and enqueues.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import IO, Any
 from django.core.signals import request_finished, request_started
 from django.db import connections, transaction
 from django.dispatch import receiver
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import conf, limits, progress, services, tasks
@@ -27,8 +27,9 @@ from .exceptions import BatchNotReady, FileRejected
 from .models import UploadBatch
 from .reading.estimate import estimate_rows
 
-# Kept importable from here, where the views, the admin and the command have always found them.
-from .tasks import release_if_stalled, release_stalled, run_apply, run_staging
+# Kept importable from here, where the views, the admin, the API and the command have always found them.
+from .services import release_if_stalled, release_stalled
+from .tasks import run_apply, run_staging
 
 __all__ = ["estimate_rows", "release_if_stalled", "release_stalled", "run_apply", "run_staging"]
 Status = UploadBatch.Status
@@ -62,7 +63,7 @@ def stage_upload(
 ) -> UploadBatch:
     """:func:`services.stage_upload` in the request, or on a task worker when the file is large."""
     if not runs_in_background(planned_rows(plan, sheet) or estimate_rows(upload, name=name, sheet=sheet)):
-        _forget_failure(batch)
+        services.forget_task_error(batch=batch)
         return services.stage_upload(batch, upload, name=name, sheet=sheet, positions=positions, plan=plan)
     with transaction.atomic():
         limits.check_queued_tasks(batch.owner_id)  # before the file is kept; checked again when the batch is claimed
@@ -77,7 +78,7 @@ def stage_held_upload(batch: UploadBatch, *, sheet: str | None, positions: dict[
         with batch.source_file.open("rb") as stored:
             rows = estimate_rows(stored, name=batch.file_name, sheet=sheet)
     if not runs_in_background(rows):
-        _forget_failure(batch)
+        services.forget_task_error(batch=batch)
         return services.stage_held_upload(batch, sheet=sheet, positions=positions)
     return queue_staging(batch, sheet=sheet, positions=positions)
 
@@ -88,12 +89,7 @@ def queue_staging(batch: UploadBatch, *, sheet: str | None, positions: dict[str,
     Raises :class:`FileRejected` when the task already ran (the immediate backend)
     and could not read the file, so the upload step shows why, as it does inline.
     """
-    with transaction.atomic():
-        limits.check_queued_tasks(batch.owner_id)
-        claimed = UploadBatch.objects.filter(pk=batch.pk, status__in=[Status.DRAFT, Status.READY]).update(
-            status=Status.STAGING, task_error="", updated_at=timezone.now()
-        )
-    if not claimed:
+    if not services.claim_for_staging(batch=batch):
         raise BatchNotReady(_("This upload is already being read or applied."))
     progress.file_listener(batch.pk)(progress.Snapshot())
     _enqueue(batch.pk, tasks.stage_batch, str(batch.pk), sheet, positions)
@@ -120,7 +116,7 @@ def apply_batch(
     batch = UploadBatch.objects.filter(pk=batch_id).first()
     if batch is None or not runs_in_background(batch.valid_count):
         if batch is not None:
-            _forget_failure(batch)
+            services.forget_task_error(batch=batch)
         return services.apply_batch(batch_id, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
     return queue_apply(batch_id, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
 
@@ -133,19 +129,7 @@ def queue_apply(
     Refuses with :class:`LimitReached` when the owner already has
     ``MAX_QUEUED_TASKS_PER_USER`` uploads waiting for or on a worker.
     """
-    with transaction.atomic():
-        owner_id = UploadBatch.objects.filter(pk=batch_id).values_list("owner_id", flat=True).first()
-        if owner_id is not None:
-            limits.check_queued_tasks(owner_id)
-        claimed = UploadBatch.objects.filter(pk=batch_id, status=Status.READY).update(
-            status=Status.APPLYING,
-            overwrite=overwrite,
-            skip_invalid=skip_invalid,
-            on_changed=on_changed,
-            changed_count=0,
-            task_error="",
-            updated_at=timezone.now(),
-        )
+    claimed = services.claim_for_applying(batch_id=batch_id, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
     batch = UploadBatch.objects.get(pk=batch_id)
     if not claimed:
         return batch, False
@@ -173,9 +157,9 @@ def _enqueue(batch_id: Any, task: Any, *args: Any) -> None:
     """
     if not on_thread(task):
         result = task.enqueue(*args)
-        UploadBatch.objects.filter(pk=batch_id).update(task_id=str(result.id)[:64])
+        services.record_task_id(batch_id=batch_id, task_id=str(result.id))
         return
-    UploadBatch.objects.filter(pk=batch_id).update(task_id=f"thread-{uuid.uuid4().hex}"[:64])
+    services.record_task_id(batch_id=batch_id, task_id=f"thread-{uuid.uuid4().hex}")
     thread = threading.Thread(target=_run_on_thread, args=(task, args), name=f"bulkupload-{batch_id}", daemon=True)
     if getattr(_request, "active", False):
         # Started once the response is complete: the request's own last writes (the wizard's session) would
@@ -208,13 +192,6 @@ def _run_on_thread(task: Any, args: tuple[Any, ...]) -> None:
         logger.debug("Background task %s ended with an error", task.name, exc_info=True)
     finally:
         connections.close_all()  # this thread's own database connections
-
-
-def _forget_failure(batch: UploadBatch) -> None:
-    """A new attempt in the request: the last task's failure no longer applies."""
-    if batch.task_error:
-        UploadBatch.objects.filter(pk=batch.pk).update(task_error="")
-        batch.task_error = ""
 
 
 def state(batch: UploadBatch) -> str:

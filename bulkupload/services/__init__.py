@@ -25,7 +25,18 @@ from .base import (
     save_fields,
 )
 from .fixes import save_fixes
-from .lifecycle import create_batch, discard_batch, purge_abandoned
+from .lifecycle import (
+    claim_for_applying,
+    claim_for_staging,
+    create_batch,
+    discard_batch,
+    forget_task_error,
+    purge_abandoned,
+    record_task_failure,
+    record_task_id,
+    release_if_stalled,
+    release_stalled,
+)
 from .staging import (
     STAGED_FIELDS,
     UNTOUCHED,
@@ -61,12 +72,19 @@ __all__ = [
     "batch_scope",
     "check_size",
     "check_stored_bytes",
+    "claim_for_applying",
+    "claim_for_staging",
     "create_batch",
     "discard_batch",
+    "forget_task_error",
     "hold_upload",
     "lock_batch",
     "not_ready_message",
     "purge_abandoned",
+    "record_task_failure",
+    "record_task_id",
+    "release_if_stalled",
+    "release_stalled",
     "rollback_batch",
     "save_fields",
     "save_fixes",
