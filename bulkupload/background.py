@@ -23,7 +23,7 @@ from django.dispatch import receiver
 from django.utils.translation import gettext as _
 
 from . import conf, limits, progress, services, tasks
-from .exceptions import BatchNotReady, FileRejected
+from .exceptions import BatchInWrongStatus, FileRejected, TaskRefused
 from .models import UploadBatch
 from .reading.estimate import estimate_rows
 
@@ -90,7 +90,7 @@ def queue_staging(batch: UploadBatch, *, sheet: str | None, positions: dict[str,
     and could not read the file, so the upload step shows why, as it does inline.
     """
     if not services.claim_for_staging(batch=batch):
-        raise BatchNotReady(_("This upload is already being read or applied."))
+        raise BatchInWrongStatus(_("This upload is already being read or applied."))
     progress.file_listener(batch.pk)(progress.Snapshot())
     _enqueue(batch.pk, tasks.stage_batch, str(batch.pk), sheet, positions)
     batch.refresh_from_db()
@@ -137,7 +137,7 @@ def queue_apply(
     _enqueue(batch_id, tasks.apply_batch, str(batch_id))
     batch.refresh_from_db()
     if batch.status == Status.READY and batch.task_error:
-        raise BatchNotReady(batch.task_error)
+        raise TaskRefused(batch.task_error)
     return batch, True
 
 

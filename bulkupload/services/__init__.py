@@ -21,6 +21,7 @@ from .base import (
     _delete_file,
     batch_scope,
     lock_batch,
+    not_ready,
     not_ready_message,
     save_fields,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "forget_task_error",
     "hold_upload",
     "lock_batch",
+    "not_ready",
     "not_ready_message",
     "purge_abandoned",
     "record_task_failure",

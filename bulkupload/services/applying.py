@@ -21,7 +21,7 @@ from django.utils.translation import ngettext
 
 from .. import progress, signals
 from ..bulk import insert_records, refresh_statistics, update_rows, update_values
-from ..exceptions import BatchNotReady, ChangedSincePreview, RollbackConflict, ScopeChanged
+from ..exceptions import BatchGone, ChangedSincePreview, InvalidRowsLeft, RecordsVanished, RollbackConflict, ScopeChanged
 from ..models import UploadBatch, UploadRow
 from ..spec import UPDATE, UploadSpec
 from ..validation import changed_fields, decode_values, encode_values, find_existing
@@ -53,18 +53,11 @@ def apply_batch(
     with transaction.atomic():
         batch = UploadBatch.objects.select_for_update().filter(pk=batch_id).first()
         if batch is None:
-            raise BatchNotReady(_("This upload no longer exists; please upload the file again."))
+            raise BatchGone(_("This upload no longer exists; please upload the file again."))
         if batch.status not in claimable:
             return batch, False
         if batch.invalid_count and not skip_invalid:
-            raise BatchNotReady(
-                ngettext(
-                    "%(count)d row is invalid: fix it or choose to skip it.",
-                    "%(count)d rows are invalid: fix them or choose to skip them.",
-                    batch.invalid_count,
-                )
-                % {"count": batch.invalid_count}
-            )
+            raise invalid_rows_left(batch.invalid_count)
         spec, scope = base.batch_scope(batch)
         if on_changed is None:  # a queued apply follows the choice stored with it; a direct call stops by default
             on_changed = batch.on_changed if queued else OnChanged.STOP
@@ -81,18 +74,35 @@ def apply_batch(
             changed_count=0,
         )
         counts = RowWriter(batch, spec, scope, overwrite=overwrite, on_changed=on_changed).run()
-        skipped = batch.rows.filter(status__in=[Status.INVALID, Status.EXCLUDED]).update(outcome=Outcome.SKIPPED)
-        base.save_fields(
-            batch,
-            applied,
-            created_count=counts[Outcome.CREATED],
-            updated_count=counts[Outcome.UPDATED],
-            skipped_count=skipped + counts[Outcome.KEPT] + counts[Outcome.SKIPPED],
-        )
-        source = batch.source_file.name
-        transaction.on_commit(lambda: base._delete_file(source) if source else None)
-        transaction.on_commit(lambda: signals.batch_applied.send(sender=UploadBatch, batch=batch))
+        _record_outcome(batch, counts)
     return batch, True
+
+
+def _record_outcome(batch: UploadBatch, counts: dict[str, int]) -> None:
+    """The applied batch's counts (the rows not applied marked skipped); its file deleted and the signal sent once committed."""
+    skipped = batch.rows.filter(status__in=[Status.INVALID, Status.EXCLUDED]).update(outcome=Outcome.SKIPPED)
+    base.save_fields(
+        batch,
+        (UploadBatch.Status.APPLIED,),
+        created_count=counts[Outcome.CREATED],
+        updated_count=counts[Outcome.UPDATED],
+        skipped_count=skipped + counts[Outcome.KEPT] + counts[Outcome.SKIPPED],
+    )
+    source = batch.source_file.name
+    transaction.on_commit(lambda: base._delete_file(source) if source else None)
+    transaction.on_commit(lambda: signals.batch_applied.send(sender=UploadBatch, batch=batch))
+
+
+def invalid_rows_left(count: int) -> InvalidRowsLeft:
+    """The refusal to apply ``count`` invalid rows the user did not choose to skip."""
+    return InvalidRowsLeft(
+        ngettext(
+            "%(count)d row is invalid: fix it or choose to skip it.",
+            "%(count)d rows are invalid: fix them or choose to skip them.",
+            count,
+        )
+        % {"count": count}
+    )
 
 
 class RowWriter:
@@ -180,7 +190,7 @@ class RowWriter:
         pks = insert_records(self.model, [values for _row_id, values in creates])
         # The records are locked, so every update lands; a shortfall means one vanished all the same: write nothing.
         if update_rows(self.model, updates, self.kept_fields) != len(updates):
-            raise BatchNotReady(
+            raise RecordsVanished(
                 _("Some entries were deleted or changed while this upload was being saved, so nothing was saved. Please confirm again.")
             )
         created = [(row_id, Outcome.CREATED, "" if pk is None else str(pk)) for (row_id, _values), pk in zip(creates, pks, strict=True)]

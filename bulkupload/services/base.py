@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import conf
-from ..exceptions import BatchNotReady, ScopeChanged
+from ..exceptions import BatchGone, BatchInWrongStatus, BatchNotReady, NoFileYet, ScopeChanged
 from ..models import UploadBatch, UploadRow
 from ..spec import UploadSpec, get_spec
 
@@ -48,10 +48,16 @@ def lock_batch(batch_id: Any, allowed: tuple[str, ...]) -> UploadBatch:
     """The batch, its row locked until the transaction ends; :class:`BatchNotReady` unless its status is in ``allowed``."""
     batch = UploadBatch.objects.select_for_update().filter(pk=batch_id).first()
     if batch is None:
-        raise BatchNotReady(_("This upload no longer exists; please upload the file again."))
+        raise BatchGone(_("This upload no longer exists; please upload the file again."))
     if batch.status not in allowed:
-        raise BatchNotReady(not_ready_message(batch))
+        raise not_ready(batch)
     return batch
+
+
+def not_ready(batch: UploadBatch) -> BatchNotReady:
+    """The refusal of a change to ``batch`` as it stands: :class:`NoFileYet` for a draft, else :class:`BatchInWrongStatus`."""
+    kind = NoFileYet if batch.status == UploadBatch.Status.DRAFT else BatchInWrongStatus
+    return kind(not_ready_message(batch))
 
 
 def not_ready_message(batch: UploadBatch) -> str:
@@ -76,7 +82,7 @@ def save_fields(batch: UploadBatch, allowed: tuple[str, ...], **fields: Any) -> 
     fields["updated_at"] = timezone.now()
     if not UploadBatch.objects.filter(pk=batch.pk, status__in=allowed).update(**fields):
         current = UploadBatch.objects.filter(pk=batch.pk).first()
-        raise BatchNotReady(not_ready_message(current) if current else _("This upload no longer exists; please upload the file again."))
+        raise not_ready(current) if current else BatchGone(_("This upload no longer exists; please upload the file again."))
     for name, value in fields.items():
         setattr(batch, name, value)
 

@@ -7,7 +7,7 @@ from django.db.models import F
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from ..exceptions import BatchNotReady, StaleRows
+from ..exceptions import NoFileYet, StaleRows
 from ..models import UploadBatch, UploadRow
 from .base import READY, lock_batch
 from .validating import _revalidate
@@ -25,7 +25,7 @@ def save_fixes(batch: UploadBatch, edits: dict[int, dict[str, str]], *, versions
     with transaction.atomic():
         locked = lock_batch(batch.pk, READY)
         if not locked.source_file and not locked.total_rows:
-            raise BatchNotReady(_("Upload a file first."))
+            raise NoFileYet(_("Upload a file first."))
         rows = list(locked.rows.filter(pk__in=list(edits)).only("id", "row_number", "values"))
         for row in rows:
             row.values = {**row.values, **{k: str(v).strip() for k, v in edits[row.pk].items()}}

@@ -17,14 +17,14 @@ from django.utils.translation import gettext as _
 
 from .. import conf, progress, signals
 from ..bulk import insert_values, refresh_statistics
-from ..exceptions import BatchNotReady, FileRejected
+from ..exceptions import FileRejected, NoFileYet
 from ..mapping import map_header
 from ..models import UploadBatch, UploadRow
 from ..reading import Limits, open_table
 from ..reading.cells import record_problems
 from ..spec import UploadSpec, get_spec
 from ..validation import RowValidator
-from .base import ANALYZE_FROM_ROWS, OPEN, STAGING, Outcome, _delete_file, batch_scope, lock_batch, not_ready_message, save_fields
+from .base import ANALYZE_FROM_ROWS, OPEN, STAGING, Outcome, _delete_file, batch_scope, lock_batch, not_ready, save_fields
 from .validating import RESULT_FIELDS, _finish_validation, _result_values
 
 #: A staged row: its place and cells, what validation made of it (:data:`RESULT_FIELDS`), then the columns applying fills.
@@ -52,7 +52,7 @@ def stage_upload(
     claimed for it (status ``staging``). ``plan`` (``mapping.FilePlan.as_json``) is kept with the batch.
     """
     if batch.is_final:
-        raise BatchNotReady(not_ready_message(batch))
+        raise not_ready(batch)
     allowed = STAGING if queued else OPEN
     spec = get_spec(batch.spec)
     size = check_size(upload, name=name)
@@ -63,24 +63,14 @@ def stage_upload(
         spec, scope = batch_scope(locked)
         table = open_table(upload, name=name, limits=limits, sheet=sheet)
         mapping = map_header(spec, table.header, file_name=name, sheet=table.sheet, header_row=table.header_row, positions=positions)
-        # Rows read from this file start above every version the upload's rows had: a client holding a version of
-        # the old file's row gets 409, not a write into another file's row of the same number.
-        last = batch.rows.aggregate(last=Max("version"))["last"]
-        version = 0 if last is None else last + 1
+        version = _next_version(batch)
         batch.rows.all().delete()
         total = _stage_rows(batch, spec, scope, table.rows, mapping, version=version)
         if not total:
             raise FileRejected(_("The file has a header but no data rows."), file=name, sheet=table.sheet)
-        old_file = locked.source_file.name
         upload.seek(0)
-        batch.source_file.save(name, File(upload), save=False)
-        new_file = batch.source_file.name
-        transaction.on_commit(lambda: _delete_file(old_file) if old_file and old_file != new_file else None)
         file_fields = {
-            "source_file": new_file,
-            "file_name": name[:255],
-            "file_size": size or 0,
-            "sha256": digest,
+            **_replace_file(batch, locked, upload, name=name, size=size, digest=digest),
             "sheet_name": table.sheet or "",
             "header_row": table.header_row,
             "headers": mapping.headers,
@@ -92,6 +82,25 @@ def stage_upload(
         _finish_validation(batch, spec, scope, allowed=allowed, **file_fields)
         transaction.on_commit(lambda: signals.upload_ready.send(sender=UploadBatch, batch=batch))
     return batch
+
+
+def _next_version(batch: UploadBatch) -> int:
+    """The version rows read from a new file start at.
+
+    Above every version the upload's rows had: a client holding a version of the old file's row gets 409, not a
+    write into another file's row of the same number.
+    """
+    last = batch.rows.aggregate(last=Max("version"))["last"]
+    return 0 if last is None else last + 1
+
+
+def _replace_file(batch: UploadBatch, locked: UploadBatch, upload: IO[bytes], *, name: str, size: int | None, digest: str) -> dict:
+    """Keep ``upload`` as the batch's file (the earlier one deleted once committed); the batch fields that describe it."""
+    old_file = locked.source_file.name
+    batch.source_file.save(name, File(upload), save=False)
+    new_file = batch.source_file.name
+    transaction.on_commit(lambda: _delete_file(old_file) if old_file and old_file != new_file else None)
+    return {"source_file": new_file, "file_name": name[:255], "file_size": size or 0, "sha256": digest}
 
 
 def check_size(upload: IO[bytes], *, name: str) -> int | None:
@@ -131,7 +140,7 @@ def hold_upload(
 ) -> UploadBatch:
     """Keep ``upload`` in ``batch`` unread: the user first chooses its sheet and columns (from ``plan``, when given)."""
     if batch.is_final:
-        raise BatchNotReady(not_ready_message(batch))
+        raise not_ready(batch)
     size = check_size(upload, name=name)
     digest = _sha256(upload)
     with transaction.atomic():
@@ -139,17 +148,10 @@ def hold_upload(
         check_stored_bytes(locked, size, name=name)
         batch_scope(locked)
         batch.rows.all().delete()
-        old_file = locked.source_file.name
-        batch.source_file.save(name, File(upload), save=False)
-        new_file = batch.source_file.name
-        transaction.on_commit(lambda: _delete_file(old_file) if old_file and old_file != new_file else None)
         save_fields(
             batch,
             OPEN,
-            source_file=new_file,
-            file_name=name[:255],
-            file_size=size or 0,
-            sha256=digest,
+            **_replace_file(batch, locked, upload, name=name, size=size, digest=digest),
             sheet_name=sheet or "",
             headers={},
             ignored_headers=[],
@@ -166,7 +168,7 @@ def hold_upload(
 def stage_held_upload(batch: UploadBatch, *, sheet: str | None, positions: dict[str, int], queued: bool = False) -> UploadBatch:
     """Stage the file kept by :func:`hold_upload` with the sheet and columns the user chose."""
     if not batch.source_file:
-        raise BatchNotReady(_("Upload a file first."))
+        raise NoFileYet(_("Upload a file first."))
     with tempfile.SpooledTemporaryFile(max_size=8 << 20) as copy, batch.source_file.open("rb") as stored:
         shutil.copyfileobj(stored, copy)
         copy.size = copy.tell()
