@@ -10,7 +10,7 @@ holds what they share. Callers use the names here: ``services.stage_upload(...)`
 
 from __future__ import annotations
 
-from .applying import apply_batch, rollback_batch
+from .applying import apply_batch, rollback_batch, rollback_conflict
 from .base import (
     ANALYZE_FROM_ROWS,
     OPEN,
@@ -88,6 +88,7 @@ __all__ = [
     "release_if_stalled",
     "release_stalled",
     "rollback_batch",
+    "rollback_conflict",
     "save_fields",
     "save_fixes",
     "stage_held_upload",

@@ -346,3 +346,20 @@ def _changed_since(spec: UploadSpec, record: Any, row: UploadRow, batch: UploadB
         return True
     written = decode_values(spec.model, row.data)
     return any(getattr(record, name) != value for name, value in written.items())
+
+
+class _DryRun(Exception):
+    """Raised inside a transaction to undo a rollback tried only to see whether it would conflict."""
+
+
+def rollback_conflict(*, batch_id: Any) -> str:
+    """Why rolling the batch back would overwrite later changes ("" when it would not), found by trying it and
+    undoing the try: :func:`rollback_batch` is the one place that knows, and nothing of the try is kept (signals included)."""
+    try:
+        with transaction.atomic():
+            rollback_batch(batch_id)
+            raise _DryRun
+    except _DryRun:
+        return ""
+    except RollbackConflict as exc:
+        return str(exc)
