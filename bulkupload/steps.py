@@ -30,7 +30,7 @@ def stage_chosen_columns(
     values.reset(batch)
     staged = background.stage_held_upload(batch, sheet=plan.sheet, positions=positions)
     if user is not None:
-        mapping.remember_mapping(user, spec, plan.header, positions)
+        services.remember_column_choices(user=user, spec=spec, header=plan.header, positions=positions)
     return staged
 
 

@@ -130,7 +130,7 @@ class UploadCreateView(ApiView):
             if chosen is not None:
                 positions = columns.positions(found, plan.header, chosen, user=request.user)
                 batch = background.stage_upload(batch, upload, name=upload.name, sheet=plan.sheet, positions=positions)
-                mapping.remember_mapping(request.user, found, plan.header, positions)
+                services.remember_column_choices(user=request.user, spec=found, header=plan.header, positions=positions)
             elif plan.automatic or (sheet and mapping.maps_automatically(found, plan.header)):
                 batch = background.stage_upload(batch, upload, name=upload.name, sheet=plan.sheet)
             else:
@@ -250,7 +250,7 @@ class ColumnsView(ApiView):
             return file_errors(exc)
         except BatchNotReady as exc:
             return conflict(str(exc), "working")
-        mapping.remember_mapping(request.user, spec, plan.header, positions)
+        services.remember_column_choices(user=request.user, spec=spec, header=plan.header, positions=positions)
         return upload_response(request, batch)
 
     @staticmethod

@@ -38,6 +38,7 @@ from .lifecycle import (
     release_if_stalled,
     release_stalled,
 )
+from .remembering import remember_column_choices
 from .staging import (
     STAGED_FIELDS,
     UNTOUCHED,
@@ -87,6 +88,7 @@ __all__ = [
     "record_task_id",
     "release_if_stalled",
     "release_stalled",
+    "remember_column_choices",
     "rollback_batch",
     "rollback_conflict",
     "save_fields",
