@@ -27,7 +27,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from . import progress, services, workbook
+from . import progress, selectors, services, workbook
 from .adminpages import AdminFixRowsView, AdminProgressView, AdminStartView, AdminUploadWizard
 from .exceptions import RollbackConflict
 from .mixins import XLSX_TYPE
@@ -351,12 +351,7 @@ class SpreadsheetUploadAdminMixin:
     def has_upload_permission(self, request: HttpRequest) -> bool:
         """Uploading creates and changes records: both permissions, and a scope in the spec."""
         spec = self.get_upload_spec()
-        return bool(
-            self.has_add_permission(request)
-            and self.has_change_permission(request)
-            and spec.has_permission(request.user)
-            and spec.get_scope(request.user) is not None
-        )
+        return bool(self.has_add_permission(request) and self.has_change_permission(request) and selectors.may_upload(spec, request.user))
 
     def upload_url_name(self, what: str) -> str:
         return f"admin:{self.opts.app_label}_{self.opts.model_name}_bulkupload_{what}"

@@ -52,7 +52,7 @@ def planned_rows(plan: dict[str, Any] | None, sheet: str | None) -> int:
 # --- staging ---------------------------------------------------------------------------
 
 
-def stage_upload(
+def stage_or_queue(
     batch: UploadBatch,
     upload: IO[bytes],
     *,
@@ -71,7 +71,7 @@ def stage_upload(
     return queue_staging(batch, sheet=sheet, positions=positions)
 
 
-def stage_held_upload(batch: UploadBatch, *, sheet: str | None, positions: dict[str, int]) -> UploadBatch:
+def stage_held_or_queue(batch: UploadBatch, *, sheet: str | None, positions: dict[str, int]) -> UploadBatch:
     """:func:`services.stage_held_upload` in the request, or on a task worker when the file is large."""
     rows = planned_rows(batch.plan, sheet)
     if not rows:
@@ -92,7 +92,7 @@ def queue_staging(batch: UploadBatch, *, sheet: str | None, positions: dict[str,
     if not services.claim_for_staging(batch=batch):
         raise BatchInWrongStatus(_("This upload is already being read or applied."))
     progress.file_listener(batch.pk)(progress.Snapshot())
-    _enqueue(batch.pk, tasks.stage_batch, str(batch.pk), sheet, positions)
+    _enqueue(batch.pk, tasks.stage_queued_batch, str(batch.pk), sheet, positions)
     batch.refresh_from_db()
     if batch.status == Status.DRAFT and batch.task_error:
         raise FileRejected(batch.task_error)
@@ -102,7 +102,7 @@ def queue_staging(batch: UploadBatch, *, sheet: str | None, positions: dict[str,
 # --- applying --------------------------------------------------------------------------
 
 
-def apply_batch(
+def apply_or_queue(
     batch_id: Any, *, overwrite: bool = True, skip_invalid: bool = False, on_changed: str = UploadBatch.OnChanged.STOP
 ) -> tuple[UploadBatch, bool]:
     """:func:`services.apply_batch` in the request, or queued for a task worker when the batch is large.
@@ -134,7 +134,7 @@ def queue_apply(
     if not claimed:
         return batch, False
     progress.file_listener(batch_id)(progress.Snapshot())
-    _enqueue(batch_id, tasks.apply_batch, str(batch_id))
+    _enqueue(batch_id, tasks.apply_queued_batch, str(batch_id))
     batch.refresh_from_db()
     if batch.status == Status.READY and batch.task_error:
         raise TaskRefused(batch.task_error)

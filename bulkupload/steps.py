@@ -18,7 +18,7 @@ def receive_file(batch: UploadBatch, upload: IO[bytes], *, name: str, plan: mapp
     """Step ``upload``: stage the file's rows (or queue them), or keep the file for the columns step to map."""
     values.reset(batch)  # a new file: its dates and values are looked at afresh
     if plan.automatic:
-        return background.stage_upload(batch, upload, name=name, sheet=plan.sheet, plan=plan.as_json())
+        return background.stage_or_queue(batch, upload, name=name, sheet=plan.sheet, plan=plan.as_json())
     # Headers that do not all match, or a choice of sheets: the columns step asks, from the plan kept here.
     return services.hold_upload(batch, upload, name=name, sheet=plan.sheet, plan=plan.as_json())
 
@@ -28,7 +28,7 @@ def stage_chosen_columns(
 ) -> UploadBatch:
     """Step ``columns``: stage the held file with the columns the user chose, and remember the choice for next time."""
     values.reset(batch)
-    staged = background.stage_held_upload(batch, sheet=plan.sheet, positions=positions)
+    staged = background.stage_held_or_queue(batch, sheet=plan.sheet, positions=positions)
     if user is not None:
         services.remember_column_choices(user=user, spec=spec, header=plan.header, positions=positions)
     return staged

@@ -28,13 +28,13 @@ Status = UploadBatch.Status
 
 
 @task
-def stage_batch(batch_id: str, sheet: str | None = None, positions: dict[str, int] | None = None) -> str:
+def stage_queued_batch(batch_id: str, sheet: str | None = None, positions: dict[str, int] | None = None) -> str:
     """Read and check the file held by the batch."""
     return run_staging(batch_id, sheet=sheet, positions=positions)
 
 
 @task
-def apply_batch(batch_id: str) -> str:
+def apply_queued_batch(batch_id: str) -> str:
     """Write a confirmed batch to the target model."""
     return run_apply(batch_id)
 

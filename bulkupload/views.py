@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
-from django.db import OperationalError, transaction
+from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -62,12 +62,9 @@ class DiscardView(PageMixin, View):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         batch = selectors.batch_for_user_or_404(request.user, kwargs["batch_id"])
-        with transaction.atomic():
-            # Locked, then checked: a confirm in another tab may have started applying it meanwhile.
-            if not UploadBatch.objects.select_for_update().filter(pk=batch.pk, status__in=DISCARDABLE).exists():
-                messages.error(request, _("This upload is being worked on or was applied; it cannot be discarded."))
-                return redirect("bulkupload:index")
-            services.discard_batch(batch.pk)
+        if not services.discard_batch(batch.pk, statuses=DISCARDABLE):
+            messages.error(request, _("This upload is being worked on or was applied; it cannot be discarded."))
+            return redirect("bulkupload:index")
         messages.success(request, _("The upload “%(name)s” was discarded.") % {"name": batch.file_name or _("(no file yet)")})
         return redirect("bulkupload:index")
 

@@ -199,7 +199,7 @@ class UploadWizard(SpecMixin, NamedUrlSessionWizardView):
     def done(self, form_list, form_dict=None, **kwargs: Any) -> HttpResponse:
         options = form_dict["confirm"].cleaned_data
         try:
-            batch, applied = background.apply_batch(
+            batch, applied = background.apply_or_queue(
                 self.batch.pk,
                 overwrite=options["overwrite"],
                 skip_invalid=options["skip_invalid"],

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from .. import conf
 from ..exceptions import BatchGone, BatchInWrongStatus, BatchNotReady, NoFileYet, ScopeChanged
-from ..models import UploadBatch, UploadRow
+from ..models import COUNT_FIELDS, UploadBatch, UploadRow
 from ..spec import UploadSpec, get_spec
 
 logger = logging.getLogger(__name__)
@@ -98,13 +98,7 @@ def _delete_file(name: str) -> None:
 
 def _counts(batch: UploadBatch) -> dict[str, int]:
     counts = dict(batch.rows.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-    return {
-        "new_count": counts.get(Status.NEW, 0),
-        "update_count": counts.get(Status.UPDATE, 0),
-        "unchanged_count": counts.get(Status.UNCHANGED, 0),
-        "invalid_count": counts.get(Status.INVALID, 0),
-        "total_rows": sum(counts.values()),
-    }
+    return {**{field: counts.get(status, 0) for status, field in COUNT_FIELDS.items()}, "total_rows": sum(counts.values())}
 
 
 def _chunks(queryset, *fields: str) -> Iterator[list]:

@@ -50,15 +50,22 @@ def purge_abandoned(*, older_than: datetime.timedelta | None = None) -> list[Upl
     return stale
 
 
-def discard_batch(batch_id: Any) -> None:
-    """Delete an upload that was never applied, with its file (a command-line import that could not read its file)."""
+def discard_batch(batch_id: Any, *, statuses: tuple[str, ...] | None = None) -> bool:
+    """Delete an upload that was never applied, with its file; whether it was deleted.
+
+    ``statuses``: only from these (the owner's discard: not while a task works on it); by default any but applied
+    (a command-line import or an API upload that could not read its file). Locked, then checked: a confirm in
+    another tab may have started applying it meanwhile.
+    """
     with transaction.atomic():
-        batch = UploadBatch.objects.select_for_update().filter(pk=batch_id).exclude(status=UploadBatch.Status.APPLIED).first()
+        batches = UploadBatch.objects.select_for_update().filter(pk=batch_id).exclude(status=UploadBatch.Status.APPLIED)
+        batch = (batches.filter(status__in=statuses) if statuses is not None else batches).first()
         if batch is None:
-            return
+            return False
         name = batch.source_file.name
         batch.delete()
         transaction.on_commit(lambda: _delete_file(name) if name else None)
+    return True
 
 
 # --- tasks: claimed, their id kept, failed, released --------------------------------------------------

@@ -19,7 +19,7 @@ from .. import conf, progress, signals
 from ..bulk import insert_values, refresh_statistics
 from ..exceptions import FileRejected, NoFileYet
 from ..mapping import map_header
-from ..models import UploadBatch, UploadRow
+from ..models import COUNT_FIELDS, UploadBatch, UploadRow
 from ..reading import Limits, open_table
 from ..reading.cells import record_problems
 from ..spec import UploadSpec, get_spec
@@ -157,7 +157,7 @@ def hold_upload(
             ignored_headers=[],
             plan=plan or {},
             encoding=(plan or {}).get("encoding", ""),
-            **dict.fromkeys(["total_rows", "new_count", "update_count", "unchanged_count", "invalid_count"], 0),
+            **dict.fromkeys(["total_rows", *COUNT_FIELDS.values()], 0),
             status=UploadBatch.Status.DRAFT,
             needs_columns=True,
             validated_at=None,
