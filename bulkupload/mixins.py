@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from . import conf, selectors
-from .models import UploadBatch
+from .models import UploadBatch, UploadRow
 from .spec import UploadSpec, get_spec_or_404
 
 STEPS = ("upload", "columns", "values", "preview", "confirm")
@@ -27,6 +27,9 @@ class PageMixin(LoginRequiredMixin):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context.setdefault("bulkupload_base_template", conf.get("BASE_TEMPLATE"))
+        # The templates compare statuses with these, never with raw strings.
+        context.setdefault("BatchStatus", UploadBatch.Status)
+        context.setdefault("RowStatus", UploadRow.Status)
         return context
 
     @classmethod
