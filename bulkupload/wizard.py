@@ -74,12 +74,20 @@ class UploadWizard(SpecMixin, NamedUrlSessionWizardView):
         return gate
 
     def redirect_elsewhere(self, **kwargs: Any) -> HttpResponse | None:
-        """An applied upload shows its receipt, one a task works on its progress; anything else is the wizard's."""
+        """An applied upload shows its receipt, one a task works on its progress; a step the batch does not open
+        (asked for too early, or one this upload skips) redirects to the one it does."""
         self.batch = selectors.batch_for_user_or_404(self.request.user, kwargs["upload_id"], spec=self.spec)
         if self.batch.is_final:
             return redirect(self.get_done_url(self.batch))
         if self.batch.is_working:
             return redirect(self.get_progress_url(self.batch))
+        step = kwargs.get("step")
+        if self.request.method == "POST" and step not in self.get_form_list():
+            # Not a step of this upload (the columns step of a file that needs none, a made-up name).
+            messages.error(self.request, _("That step is not part of this upload; continue here."))
+            return redirect(self.get_step_url("preview" if self.batch.is_staged else "upload"))
+        if self.request.method == "GET" and (url := self.step_elsewhere(step)):
+            return redirect(url)
         return None
 
     def get_done_url(self, batch: UploadBatch) -> str:
@@ -95,12 +103,6 @@ class UploadWizard(SpecMixin, NamedUrlSessionWizardView):
 
     def get_step_url(self, step: str) -> str:
         return wizard_url(self.batch, step)
-
-    def get(self, *args: Any, **kwargs: Any) -> HttpResponse:
-        # The batch says which steps are open: a step asked for too early (or one this upload skips) redirects.
-        if url := self.step_elsewhere(kwargs.get("step")):
-            return redirect(url)
-        return super().get(*args, **kwargs)
 
     def step_elsewhere(self, step: str | None) -> str | None:
         """The URL to show instead of ``step`` (None: the step itself)."""
@@ -121,12 +123,8 @@ class UploadWizard(SpecMixin, NamedUrlSessionWizardView):
         return None
 
     def post(self, *args: Any, **kwargs: Any) -> HttpResponse:
-        # The URL says where the user is; the session may have lost it (expired, overwritten).
-        step = kwargs.get("step")
-        if step not in self.get_form_list():
-            # Not a step of this upload (the columns step of a file that needs none, a made-up name).
-            messages.error(self.request, _("That step is not part of this upload; continue here."))
-            return redirect(self.get_step_url("preview" if self.batch.is_staged else "upload"))
+        # The URL says where the user is; the session may have lost it (expired, overwritten by another tab).
+        step = kwargs["step"]
         if self.storage.current_step != step:
             self.storage.current_step = step
         # The posted step must agree with the URL: formtools would otherwise switch to whatever it names.
