@@ -20,7 +20,7 @@ from ..bulk import insert_values, refresh_statistics
 from ..exceptions import FileRejected, NoFileYet
 from ..mapping import map_header
 from ..models import COUNT_FIELDS, UploadBatch, UploadRow
-from ..reading import Limits, open_table
+from ..reading import Limits, check_file_size, open_table
 from ..reading.cells import record_problems
 from ..spec import UploadSpec, get_spec
 from ..validation import RowValidator
@@ -104,15 +104,9 @@ def _replace_file(batch: UploadBatch, locked: UploadBatch, upload: IO[bytes], *,
 
 
 def check_size(upload: IO[bytes], *, name: str) -> int | None:
-    """The upload's size; :class:`FileRejected` when it is over ``MAX_FILE_SIZE``."""
-    size = getattr(upload, "size", None)
-    max_size = conf.get("MAX_FILE_SIZE")
-    if size is not None and size > max_size:
-        raise FileRejected(
-            _("The file is %(size)s; at most %(limit)s are allowed.") % {"size": filesizeformat(size), "limit": filesizeformat(max_size)},
-            file=name,
-        )
-    return size
+    """The upload's size; :class:`FileRejected` when it is over ``MAX_FILE_SIZE`` (the reader's check and message)."""
+    check_file_size(upload, name=name, limits=Limits())
+    return getattr(upload, "size", None)
 
 
 def _stage_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, rows: Iterator, mapping: Any, *, version: int) -> int:
