@@ -1,4 +1,4 @@
-"""The wizard's forms. They translate requests into service calls; services do the writing."""
+"""The wizard's forms. They only check what the user entered; the wizard's steps (:mod:`bulkupload.steps`) do the writing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The pages: index, template download, the upload wizard, fixes, the receipt.
+"""The pages: index, template download, start, discard, error report, the receipt, rollback, progress.
+
+The upload wizard is in :mod:`bulkupload.wizard`, the fixes in :mod:`bulkupload.fixviews`.
 
 Every view needs a login, resolves the spec and the user's scope, and finds
 uploads only among the user's own: an id that is not theirs answers 404.
