@@ -14,7 +14,7 @@ from .models import UploadBatch
 from .spec import UploadSpec
 
 
-def receive_file(batch: UploadBatch, upload: IO[bytes], *, name: str, plan: mapping.FilePlan) -> UploadBatch:
+def receive_file(*, batch: UploadBatch, upload: IO[bytes], name: str, plan: mapping.FilePlan) -> UploadBatch:
     """Step ``upload``: stage the file's rows (or queue them), or keep the file for the columns step to map."""
     values.reset(batch)  # a new file: its dates and values are looked at afresh
     if plan.automatic:
@@ -24,7 +24,7 @@ def receive_file(batch: UploadBatch, upload: IO[bytes], *, name: str, plan: mapp
 
 
 def stage_chosen_columns(
-    batch: UploadBatch, *, spec: UploadSpec, user: Any, plan: mapping.FilePlan, positions: dict[str, int]
+    *, batch: UploadBatch, spec: UploadSpec, user: Any, plan: mapping.FilePlan, positions: dict[str, int]
 ) -> UploadBatch:
     """Step ``columns``: stage the held file with the columns the user chose, and remember the choice for next time."""
     values.reset(batch)
@@ -35,8 +35,8 @@ def stage_chosen_columns(
 
 
 def apply_value_choices(
-    batch: UploadBatch,
     *,
+    batch: UploadBatch,
     spec: UploadSpec,
     user: Any,
     mappings: dict[str, dict[str, str]],

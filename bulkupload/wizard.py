@@ -156,12 +156,12 @@ class UploadWizard(SpecMixin, NamedUrlSessionWizardView):
         """The one call the step ``step`` makes with its valid ``form`` (preview and confirm make none here)."""
         if step == "upload" and form.plan is not None:
             upload = form.cleaned_data["file"]
-            steps.receive_file(self.batch, upload, name=upload.name, plan=form.plan)
+            steps.receive_file(batch=self.batch, upload=upload, name=upload.name, plan=form.plan)
         elif step == "columns" and form.plan is not None:
-            steps.stage_chosen_columns(self.batch, spec=self.spec, user=self.request.user, plan=form.plan, positions=form.positions)
+            steps.stage_chosen_columns(batch=self.batch, spec=self.spec, user=self.request.user, plan=form.plan, positions=form.positions)
         elif step == "values":
             mappings, orders = form.choices()
-            steps.apply_value_choices(self.batch, spec=self.spec, user=self.request.user, mappings=mappings, date_orders=orders)
+            steps.apply_value_choices(batch=self.batch, spec=self.spec, user=self.request.user, mappings=mappings, date_orders=orders)
 
     def process_step_files(self, form) -> None:
         # The file was read into the batch by the step; formtools keeps no copy.
