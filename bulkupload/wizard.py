@@ -18,7 +18,8 @@ from formtools.wizard.views import NamedUrlSessionWizardView
 
 from . import background, conf, fixing, limits, preview, selectors, steps, values
 from .exceptions import BatchNotReady, ChangedSincePreview, FileRejected
-from .forms import ColumnsForm, ConfirmForm, PreviewForm, RowFixFormSet, UploadForm, ValuesForm
+from .fixforms import RowFixFormSet
+from .forms import ColumnsForm, ConfirmForm, PreviewForm, UploadForm, ValuesForm
 from .mixins import STEPS, SpecMixin, wizard_url
 from .models import UploadBatch, UploadRow
 from .paging import CountedPaginator, status_count
@@ -176,6 +177,7 @@ class UploadWizard(SpecMixin, NamedUrlSessionWizardView):
         return [f"bulkupload/wizard/{self.steps.current}.html"]
 
     def get_context_data(self, form, **kwargs: Any) -> dict[str, Any]:
+        form.mark_errors()
         context = super().get_context_data(form=form, **kwargs)
         context.update({"spec": self.spec, "batch": self.batch, "steps_list": STEPS})
         if self.steps.current == "preview":

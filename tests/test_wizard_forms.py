@@ -4,6 +4,7 @@ writes nothing; the wizard's step does the work once, and a refusal there is an 
 from __future__ import annotations
 
 import datetime
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -66,3 +67,27 @@ def test_the_columns_step_stages_the_file_and_remembers_the_choice_once_posted(a
     assert response.status_code == 302 and response["Location"].endswith("/preview/")
     assert wizard.batch().is_staged and UploadRow.objects.filter(batch_id=wizard.upload_id).count() == 3
     assert RememberedMapping.objects.count() == 1
+
+
+def test_a_refused_file_is_named_to_a_screen_reader_on_the_file_field(alice):
+    wizard = Wizard(alice).start()
+
+    page = wizard.upload(b"", "empty.csv").content.decode()
+
+    field = re.search(r'<input type="file"[^>]*>', page).group(0)
+    assert 'aria-invalid="true"' in field and "autofocus" in field
+    assert 'aria-describedby="id_upload-file_help id_upload-file_errors"' in field
+    assert re.search(r'id="id_upload-file_errors"[^>]*>\s*<p>The file is empty\.', page)
+
+
+def test_rows_left_invalid_at_confirm_focus_the_choice_to_skip_them(alice, rows):
+    rows[1][3] = 30  # an invalid row
+    wizard = Wizard(alice).start()
+    wizard.upload(xlsx_file(rows))
+    wizard.to_confirm()
+
+    page = wizard.confirm().content.decode()
+
+    skip = re.search(r'<input type="checkbox" name="confirm-skip_invalid"[^>]*>', page).group(0)
+    assert 'aria-describedby="id_confirm-skip_invalid_help confirm-errors"' in skip and "autofocus" in skip
+    assert 'id="confirm-errors"' in page
