@@ -15,12 +15,9 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
-from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -30,12 +27,12 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from . import fixviews, progress, services, views, workbook
+from . import progress, selectors, services, workbook
+from .adminpages import AdminFixRowsView, AdminProgressView, AdminStartView, AdminUploadWizard
 from .exceptions import RollbackConflict
+from .mixins import XLSX_TYPE
 from .models import UploadBatch, UploadRow, WebhookDelivery
 from .spec import UploadSpec, all_specs, get_spec
-
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def visible_batches(user: Any) -> Q | None:
@@ -222,7 +219,7 @@ class UploadBatchAdmin(ScopedHistoryAdmin):
             elif batch.status != UploadBatch.Status.APPLIED:
                 untouched += 1
             elif not confirmed:
-                asked.append({"batch": batch, "message": _dry_run_conflict(batch)})
+                asked.append({"batch": batch, "message": services.rollback_conflict(batch_id=batch.pk)})
             else:
                 try:
                     _batch, done = services.rollback_batch(batch.pk, force=str(batch.pk) in forced)
@@ -278,23 +275,6 @@ class UploadBatchAdmin(ScopedHistoryAdmin):
             )
 
 
-class _DryRun(Exception):
-    """Raised inside a transaction to undo a rollback tried only to see whether it would conflict."""
-
-
-def _dry_run_conflict(batch: UploadBatch) -> str:
-    """Why rolling ``batch`` back would overwrite later changes ("" when it would not), found by trying it and
-    undoing the try: the service is the one place that knows, and nothing of the try is kept (signals included)."""
-    try:
-        with transaction.atomic():
-            services.rollback_batch(batch.pk)
-            raise _DryRun
-    except _DryRun:
-        return ""
-    except RollbackConflict as exc:
-        return str(exc)
-
-
 @admin.register(UploadRow)
 class UploadRowAdmin(ScopedHistoryAdmin):
     batch_path = "batch"
@@ -317,99 +297,7 @@ class UploadRowAdmin(ScopedHistoryAdmin):
         return "; ".join(f"{key}: {' '.join(messages_)}" for key, messages_ in row.all_errors().items())
 
 
-# --- the mixin for host ModelAdmins ----------------------------------------------------------
-
-
-class AdminPageMixin:
-    """A wizard page inside the admin: permission checked, with the admin's look and breadcrumbs."""
-
-    model_admin: SpreadsheetUploadAdminMixin | None = None
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not self.model_admin.has_upload_permission(request):
-            raise PermissionDenied
-        return super().dispatch(request, *args, **kwargs)
-
-    def admin_url(self, what: str, **kwargs: Any) -> str:
-        return reverse(self.model_admin.upload_url_name(what), kwargs=kwargs)
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        opts = self.model_admin.opts
-        context.update(
-            {
-                **self.model_admin.admin_site.each_context(self.request),
-                "opts": opts,
-                "bulkupload_base_template": "bulkupload/admin/base.html",
-                "changelist_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
-            }
-        )
-        return context
-
-
-class AdminStartView(AdminPageMixin, views.StartView):
-    template_name = "bulkupload/admin/start.html"
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        # A superuser sees every tenant's records: say which one this upload goes into.
-        return {**super().get_context_data(**kwargs), "scope_name": views.scope_name(self.spec, self.request.user)}
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        batch = services.create_batch(self.spec, request.user)
-        return redirect(self.admin_url("wizard", upload_id=batch.pk, step="upload"))
-
-
-class AdminUploadWizard(AdminPageMixin, views.UploadWizard):
-    def get_step_url(self, step: str) -> str:
-        return self.admin_url("wizard", upload_id=self.batch.pk, step=step)
-
-    def get_progress_url(self, batch: UploadBatch) -> str:
-        return self.admin_url("progress", upload_id=batch.pk)
-
-    def get_done_url(self, batch: UploadBatch) -> str:
-        opts = self.model_admin.opts
-        return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-
-    def get_context_data(self, form, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(form=form, **kwargs)
-        if "fix_url" in context:
-            context["fix_url"] = self.admin_url("fix", upload_id=self.batch.pk)
-        return context
-
-    def done(self, form_list, form_dict=None, **kwargs: Any) -> HttpResponse:
-        response = super().done(form_list, form_dict=form_dict, **kwargs)
-        batch = UploadBatch.objects.get(pk=self.batch.pk)
-        if batch.status == UploadBatch.Status.APPLIED:
-            receipt = reverse("bulkupload:batch", kwargs={"batch_id": batch.pk})
-            summary = _("%(created)d created, %(updated)d updated, %(skipped)d skipped.") % {
-                "created": batch.created_count,
-                "updated": batch.updated_count,
-                "skipped": batch.skipped_count,
-            }
-            messages.info(self.request, format_html('{} <a href="{}">{}</a>', summary, receipt, _("See the receipt")))
-        return response
-
-
-class AdminFixRowsView(AdminPageMixin, fixviews.FixRowsView):
-    def get_back_url(self, batch: UploadBatch, **query: Any) -> str:
-        url = self.admin_url("wizard", upload_id=batch.pk, step="preview")
-        query = {k: v for k, v in query.items() if v}
-        return f"{url}?{'&'.join(f'{k}={v}' for k, v in query.items())}" if query else url
-
-
-class AdminProgressView(AdminPageMixin, views.ProgressView):
-    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        return super().get(request, batch_id=kwargs["upload_id"])
-
-    def get_next_url(self, batch: UploadBatch) -> str:
-        if batch.is_final:
-            opts = self.model_admin.opts
-            return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-        return self.admin_url("wizard", upload_id=batch.pk, step="preview")
-
-    def get_retry_url(self, batch: UploadBatch) -> str:
-        step = "confirm" if batch.status == UploadBatch.Status.READY else "upload"
-        return self.admin_url("wizard", upload_id=batch.pk, step=step)
+# --- the mixin for host ModelAdmins (its pages are in adminpages.py) ------------------------
 
 
 class SpreadsheetUploadAdminMixin:
@@ -463,12 +351,7 @@ class SpreadsheetUploadAdminMixin:
     def has_upload_permission(self, request: HttpRequest) -> bool:
         """Uploading creates and changes records: both permissions, and a scope in the spec."""
         spec = self.get_upload_spec()
-        return bool(
-            self.has_add_permission(request)
-            and self.has_change_permission(request)
-            and spec.has_permission(request.user)
-            and spec.get_scope(request.user) is not None
-        )
+        return bool(self.has_add_permission(request) and self.has_change_permission(request) and selectors.may_upload(spec, request.user))
 
     def upload_url_name(self, what: str) -> str:
         return f"admin:{self.opts.app_label}_{self.opts.model_name}_bulkupload_{what}"

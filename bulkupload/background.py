@@ -4,9 +4,10 @@ Above ``BULKUPLOAD["TASK_THRESHOLD_ROWS"]`` rows, staging (reading and checking)
 and applying run as tasks of Django's tasks framework (:mod:`bulkupload.tasks`).
 With the default ``ImmediateBackend`` a task runs at once, in the request; with a
 real backend (``django_tasks_db`` and its ``db_worker``, say) a worker runs it and
-the wizard shows a progress page meanwhile. The tasks' own work (running, recording a
-failure, releasing a stalled batch) is in :mod:`bulkupload.tasks`, which never imports
-this module: the import runs one way, from the decision to the task.
+the wizard shows a progress page meanwhile. The tasks' own work is in
+:mod:`bulkupload.tasks`, which never imports this module (the import runs one way, from
+the decision to the task); every write to a batch (a claim, a task's id, a failure, a
+release) is a service (:mod:`bulkupload.services.lifecycle`). This module decides and enqueues.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ from typing import IO, Any
 from django.core.signals import request_finished, request_started
 from django.db import connections, transaction
 from django.dispatch import receiver
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import conf, limits, progress, services, tasks
-from .exceptions import BatchNotReady, FileRejected
+from .exceptions import BatchInWrongStatus, FileRejected, TaskRefused
 from .models import UploadBatch
 from .reading.estimate import estimate_rows
 
-# Kept importable from here, where the views, the admin and the command have always found them.
-from .tasks import release_if_stalled, release_stalled, run_apply, run_staging
+# Kept importable from here, where the views, the admin, the API and the command have always found them.
+from .services import release_if_stalled, release_stalled
+from .tasks import run_apply, run_staging
 
 __all__ = ["estimate_rows", "release_if_stalled", "release_stalled", "run_apply", "run_staging"]
 Status = UploadBatch.Status
@@ -51,7 +52,7 @@ def planned_rows(plan: dict[str, Any] | None, sheet: str | None) -> int:
 # --- staging ---------------------------------------------------------------------------
 
 
-def stage_upload(
+def stage_or_queue(
     batch: UploadBatch,
     upload: IO[bytes],
     *,
@@ -62,7 +63,7 @@ def stage_upload(
 ) -> UploadBatch:
     """:func:`services.stage_upload` in the request, or on a task worker when the file is large."""
     if not runs_in_background(planned_rows(plan, sheet) or estimate_rows(upload, name=name, sheet=sheet)):
-        _forget_failure(batch)
+        services.forget_task_error(batch=batch)
         return services.stage_upload(batch, upload, name=name, sheet=sheet, positions=positions, plan=plan)
     with transaction.atomic():
         limits.check_queued_tasks(batch.owner_id)  # before the file is kept; checked again when the batch is claimed
@@ -70,14 +71,14 @@ def stage_upload(
     return queue_staging(batch, sheet=sheet, positions=positions)
 
 
-def stage_held_upload(batch: UploadBatch, *, sheet: str | None, positions: dict[str, int]) -> UploadBatch:
+def stage_held_or_queue(batch: UploadBatch, *, sheet: str | None, positions: dict[str, int]) -> UploadBatch:
     """:func:`services.stage_held_upload` in the request, or on a task worker when the file is large."""
     rows = planned_rows(batch.plan, sheet)
     if not rows:
         with batch.source_file.open("rb") as stored:
             rows = estimate_rows(stored, name=batch.file_name, sheet=sheet)
     if not runs_in_background(rows):
-        _forget_failure(batch)
+        services.forget_task_error(batch=batch)
         return services.stage_held_upload(batch, sheet=sheet, positions=positions)
     return queue_staging(batch, sheet=sheet, positions=positions)
 
@@ -88,15 +89,10 @@ def queue_staging(batch: UploadBatch, *, sheet: str | None, positions: dict[str,
     Raises :class:`FileRejected` when the task already ran (the immediate backend)
     and could not read the file, so the upload step shows why, as it does inline.
     """
-    with transaction.atomic():
-        limits.check_queued_tasks(batch.owner_id)
-        claimed = UploadBatch.objects.filter(pk=batch.pk, status__in=[Status.DRAFT, Status.READY]).update(
-            status=Status.STAGING, task_error="", updated_at=timezone.now()
-        )
-    if not claimed:
-        raise BatchNotReady(_("This upload is already being read or applied."))
+    if not services.claim_for_staging(batch=batch):
+        raise BatchInWrongStatus(_("This upload is already being read or applied."))
     progress.file_listener(batch.pk)(progress.Snapshot())
-    _enqueue(batch.pk, tasks.stage_batch, str(batch.pk), sheet, positions)
+    _enqueue(batch.pk, tasks.stage_queued_batch, str(batch.pk), sheet, positions)
     batch.refresh_from_db()
     if batch.status == Status.DRAFT and batch.task_error:
         raise FileRejected(batch.task_error)
@@ -106,7 +102,7 @@ def queue_staging(batch: UploadBatch, *, sheet: str | None, positions: dict[str,
 # --- applying --------------------------------------------------------------------------
 
 
-def apply_batch(
+def apply_or_queue(
     batch_id: Any, *, overwrite: bool = True, skip_invalid: bool = False, on_changed: str = UploadBatch.OnChanged.STOP
 ) -> tuple[UploadBatch, bool]:
     """:func:`services.apply_batch` in the request, or queued for a task worker when the batch is large.
@@ -120,7 +116,7 @@ def apply_batch(
     batch = UploadBatch.objects.filter(pk=batch_id).first()
     if batch is None or not runs_in_background(batch.valid_count):
         if batch is not None:
-            _forget_failure(batch)
+            services.forget_task_error(batch=batch)
         return services.apply_batch(batch_id, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
     return queue_apply(batch_id, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
 
@@ -133,27 +129,15 @@ def queue_apply(
     Refuses with :class:`LimitReached` when the owner already has
     ``MAX_QUEUED_TASKS_PER_USER`` uploads waiting for or on a worker.
     """
-    with transaction.atomic():
-        owner_id = UploadBatch.objects.filter(pk=batch_id).values_list("owner_id", flat=True).first()
-        if owner_id is not None:
-            limits.check_queued_tasks(owner_id)
-        claimed = UploadBatch.objects.filter(pk=batch_id, status=Status.READY).update(
-            status=Status.APPLYING,
-            overwrite=overwrite,
-            skip_invalid=skip_invalid,
-            on_changed=on_changed,
-            changed_count=0,
-            task_error="",
-            updated_at=timezone.now(),
-        )
+    claimed = services.claim_for_applying(batch_id=batch_id, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
     batch = UploadBatch.objects.get(pk=batch_id)
     if not claimed:
         return batch, False
     progress.file_listener(batch_id)(progress.Snapshot())
-    _enqueue(batch_id, tasks.apply_batch, str(batch_id))
+    _enqueue(batch_id, tasks.apply_queued_batch, str(batch_id))
     batch.refresh_from_db()
     if batch.status == Status.READY and batch.task_error:
-        raise BatchNotReady(batch.task_error)
+        raise TaskRefused(batch.task_error)
     return batch, True
 
 
@@ -173,9 +157,9 @@ def _enqueue(batch_id: Any, task: Any, *args: Any) -> None:
     """
     if not on_thread(task):
         result = task.enqueue(*args)
-        UploadBatch.objects.filter(pk=batch_id).update(task_id=str(result.id)[:64])
+        services.record_task_id(batch_id=batch_id, task_id=str(result.id))
         return
-    UploadBatch.objects.filter(pk=batch_id).update(task_id=f"thread-{uuid.uuid4().hex}"[:64])
+    services.record_task_id(batch_id=batch_id, task_id=f"thread-{uuid.uuid4().hex}")
     thread = threading.Thread(target=_run_on_thread, args=(task, args), name=f"bulkupload-{batch_id}", daemon=True)
     if getattr(_request, "active", False):
         # Started once the response is complete: the request's own last writes (the wizard's session) would
@@ -208,13 +192,6 @@ def _run_on_thread(task: Any, args: tuple[Any, ...]) -> None:
         logger.debug("Background task %s ended with an error", task.name, exc_info=True)
     finally:
         connections.close_all()  # this thread's own database connections
-
-
-def _forget_failure(batch: UploadBatch) -> None:
-    """A new attempt in the request: the last task's failure no longer applies."""
-    if batch.task_error:
-        UploadBatch.objects.filter(pk=batch.pk).update(task_error="")
-        batch.task_error = ""
 
 
 def state(batch: UploadBatch) -> str:

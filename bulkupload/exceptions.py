@@ -38,7 +38,31 @@ class FileRejected(Exception):
 
 
 class BatchNotReady(Exception):
-    """The batch cannot be applied in its current state."""
+    """The upload cannot take this change as it stands; the subclasses say why (catch this for any of them)."""
+
+
+class BatchGone(BatchNotReady):
+    """The upload no longer exists (discarded, or purged as abandoned)."""
+
+
+class NoFileYet(BatchNotReady):
+    """The upload has no file (or no staged rows) yet: upload one first."""
+
+
+class BatchInWrongStatus(BatchNotReady):
+    """The upload's status forbids the change: applied, rolled back, or being read or applied by a task right now."""
+
+
+class InvalidRowsLeft(BatchNotReady):
+    """Confirming would apply invalid rows: fix them or choose to skip them."""
+
+
+class RecordsVanished(BatchNotReady):
+    """Records the confirm was updating were deleted or changed while it saved: nothing was saved."""
+
+
+class TaskRefused(BatchNotReady):
+    """The task the change was handed to refused it; its message (kept on the batch) says why."""
 
 
 class RollbackConflict(Exception):

@@ -1,22 +1,24 @@
-"""The wizard's forms. They translate requests into service calls; services do the writing."""
+"""The wizard's forms. They only check what the user entered; the wizard's steps (:mod:`bulkupload.steps`) do the writing."""
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import background, fields, mapping, services, values
-from .exceptions import BatchNotReady, FileRejected
+from . import fields, mapping, services, values
+from .exceptions import FileRejected
+from .fixforms import RowFixFormSet
 from .models import UploadBatch
 from .spec import UploadSpec
+
+# Kept importable from here, where the fix pages find it.
+__all__ = ["ColumnsForm", "ConfirmForm", "PreviewForm", "RowFixFormSet", "UploadForm", "ValuesForm"]
 
 
 class BatchFormMixin:
@@ -25,9 +27,13 @@ class BatchFormMixin:
         self.spec = spec
         super().__init__(*args, **kwargs)
 
+    def mark_errors(self) -> None:
+        """Tie the errors to the fields they concern, for a screen reader; called when the step is shown (after the
+        step's own work may have added one)."""
+
 
 class UploadForm(BatchFormMixin, forms.Form):
-    """Step ``upload``: choose the file. A valid form means the batch holds the file's rows."""
+    """Step ``upload``: choose the file. A valid form has a readable file (or the batch already holds one)."""
 
     file = forms.FileField(
         label=_("Spreadsheet"),
@@ -37,28 +43,32 @@ class UploadForm(BatchFormMixin, forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".xlsx,.csv,text/csv"}),
     )
 
+    #: The server says when a file is missing (the browser's own check would hide the page's message).
+    use_required_attribute = False
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Once staged, the upload step is complete without a file in this request.
         self.fields["file"].required = not self.batch.is_staged
+        self.fields["file"].widget.attrs["aria-describedby"] = f"{self['file'].auto_id}_help"
+        #: The chosen file's plan, once the form is valid with a file.
+        self.plan: mapping.FilePlan | None = None
+
+    def mark_errors(self) -> None:
+        if self["file"].errors:
+            shown = f"{self['file'].auto_id}_help {self['file'].auto_id}_errors"
+            self.fields["file"].widget.attrs.update({"aria-describedby": shown, "aria-invalid": "true", "autofocus": True})
 
     def clean_file(self):
+        """The file's plan (sheets, header, row estimate), read without keeping anything: the wizard stages it."""
         upload = self.cleaned_data.get("file")
         if not upload:
             return None
         try:
-            plan = mapping.plan_upload(self.spec, upload, name=upload.name)
-            values.reset(self.batch)  # a new file: its dates and values are looked at afresh
-            if plan.automatic:
-                background.stage_upload(self.batch, upload, name=upload.name, sheet=plan.sheet, plan=plan.as_json())
-            else:
-                # Headers that do not all match, or a choice of sheets: the columns step asks, from the plan kept here.
-                services.hold_upload(self.batch, upload, name=upload.name, sheet=plan.sheet, plan=plan.as_json())
+            self.plan = mapping.plan_upload(self.spec, upload, name=upload.name)
         except FileRejected as exc:
             raise ValidationError(str(exc), code="rejected") from None
-        except BatchNotReady as exc:
-            raise ValidationError(str(exc), code="final") from None
-        return None
+        return upload
 
 
 class ColumnsForm(BatchFormMixin, forms.Form):
@@ -74,8 +84,10 @@ class ColumnsForm(BatchFormMixin, forms.Form):
         self.plan: mapping.FilePlan | None = None
         self.suggestions: list[mapping.Suggestion] = []
         self.read_error = ""
-        if (self.is_bound and not self.data) or not self.batch.source_file:
-            return  # revalidating a completed step, or no file yet
+        #: File column → its index, for each spec column chosen (set by a valid form).
+        self.positions: dict[str, int] = {}
+        if not self.batch.source_file:
+            return  # no file yet
         chosen = sheet or self.batch.sheet_name or None
         # The plan made at upload: the file is not read again on every visit to this step.
         kept = mapping.FilePlan.from_json(self.batch.plan)
@@ -173,17 +185,7 @@ class ColumnsForm(BatchFormMixin, forms.Form):
                 % {"names": ", ".join(f"“{name}”" for name in missing)},
                 code="unmapped",
             )
-        if self.errors:
-            return cleaned
-        try:
-            values.reset(self.batch)
-            background.stage_held_upload(self.batch, sheet=self.plan.sheet, positions=positions)
-        except FileRejected as exc:
-            raise ValidationError(str(exc), code="rejected") from None
-        except BatchNotReady as exc:
-            raise ValidationError(str(exc), code="not_ready") from None
-        if self.user is not None:
-            mapping.remember_mapping(self.user, self.spec, self.plan.header, positions)
+        self.positions = positions
         return cleaned
 
 
@@ -208,6 +210,16 @@ class ConfirmForm(BatchFormMixin, forms.Form):
     #: Set by the buttons shown when entries changed after the preview: overwrite them, or keep them.
     on_changed = forms.ChoiceField(choices=UploadBatch.OnChanged.choices, required=False, widget=forms.HiddenInput)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("overwrite", "skip_invalid"):
+            self.fields[name].widget.attrs["aria-describedby"] = f"{self[name].auto_id}_help"
+
+    def mark_errors(self) -> None:
+        if self.non_field_errors():  # invalid rows not skipped: the choice that answers it is focused
+            shown = f"{self['skip_invalid'].auto_id}_help confirm-errors"
+            self.fields["skip_invalid"].widget.attrs.update({"aria-describedby": shown, "autofocus": True})
+
     def clean(self):
         cleaned = super().clean()
         if not self.batch.is_staged:
@@ -226,107 +238,10 @@ class ConfirmForm(BatchFormMixin, forms.Form):
         return cleaned
 
 
-class RowFixForm(forms.Form):
-    """The cells of one invalid row, editable in the preview."""
-
-    row = forms.IntegerField(widget=forms.HiddenInput)
-
-    def __init__(self, *args: Any, spec: UploadSpec, date_orders: dict[str, str] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        kinds = cell_kinds(spec)
-        for column in spec.columns:
-            kind, options = kinds.get(column.key, ("", []))
-            field_class = LocaleDateText if kind == "date" else forms.CharField
-            attrs = {"class": "cell-input"}
-            self.fields[column.key] = field_class(
-                label=column.label, required=False, max_length=10_000, strip=True, widget=forms.TextInput(attrs=attrs)
-            )
-            self.fields[column.key].options = options
-            self.fields[column.key].order = (date_orders or {}).get(column.key)
-
-
-class BaseRowFixFormSet(forms.BaseFormSet):
-    """``date_orders`` (the upload's ``UploadBatch.date_orders``): how date cells the file wrote are read for showing them."""
-
-    def __init__(self, *args: Any, spec: UploadSpec, date_orders: dict[str, str] | None = None, **kwargs: Any) -> None:
-        self.spec = spec
-        self.date_orders = date_orders or {}
-        super().__init__(*args, **kwargs)
-
-    def get_form_kwargs(self, index):
-        return {"spec": self.spec, "date_orders": self.date_orders}
-
-    def edits(self) -> dict[int, dict[str, str]]:
-        """Row id → the cells the user changed."""
-        edits = {}
-        for form in self.forms:
-            if form.has_changed():
-                cells = {c.key: form.cleaned_data.get(c.key, "") for c in self.spec.columns}
-                edits[form.cleaned_data["row"]] = cells
-        return edits
-
-
-RowFixFormSet = forms.formset_factory(RowFixForm, formset=BaseRowFixFormSet, extra=0, max_num=500, validate_max=True)
-
-
-class LocaleDateText(forms.CharField):
-    """A date cell's edit box: shown in the active locale's format, and a date typed in it is saved as ISO text.
-
-    A box left as shown is not a change (so the file's text, read by its column's order, stays as it was).
-    """
-
-    #: How the column's text dates are read (the upload's order); None: only dates that read one way are shown localised.
-    order: str | None = None
-
-    def prepare_value(self, value: Any) -> Any:
-        day = _unambiguous_date(value)
-        if day is None and self.order:
-            day = fields.read_numeric_date(str(value or ""), self.order)
-        return formats.date_format(day, "SHORT_DATE_FORMAT") if day is not None else value
-
-    def to_python(self, value: Any) -> str:
-        text = super().to_python(value)
-        for pattern in formats.get_format("DATE_INPUT_FORMATS"):
-            try:
-                return datetime.datetime.strptime(text, pattern).date().isoformat()
-            except ValueError:
-                continue
-        return text
-
-    def has_changed(self, initial: Any, data: Any) -> bool:
-        return str(self.prepare_value(initial) or "").strip() != str(data or "").strip()
-
-
-def _unambiguous_date(value: Any) -> datetime.date | None:
-    """The date ISO text, an Excel serial or a numeric date that reads only one way stands for; None otherwise."""
-    text = str(value or "").strip()
-    try:
-        return datetime.date.fromisoformat(text[:10]) if len(text) >= 10 and text[4] == "-" else None
-    except ValueError:
-        pass
-    orders = fields.date_orders_of(text)
-    if len(orders) == 1:
-        return fields.read_numeric_date(text, orders.pop())
-    return fields.excel_serial_date(text) if text else None
-
-
-def cell_kinds(spec: UploadSpec) -> dict[str, tuple[str, list[str]]]:
-    """Column key → ("date" or "choice", the values a choice column offers) for the preview's edit boxes."""
-    base = getattr(spec, "row_form_class", None) or spec.form_class
-    found: dict[str, tuple[str, list[str]]] = {}
-    for column in spec.columns:
-        form_field = getattr(base, "base_fields", {}).get(column.key) or column.form_field
-        if isinstance(form_field, fields.SpreadsheetDateField):
-            found[column.key] = ("date", [])
-        elif isinstance(form_field, fields.LenientChoiceField | fields.SpreadsheetBooleanField):
-            found[column.key] = ("choice", [value for value, _label in values.allowed_values(form_field)])
-    return found
-
-
 class ValuesForm(BatchFormMixin, forms.Form):
     """Step ``values``: how each ambiguous date column is written, and what each unmatched value stands for.
 
-    A valid form means the choices were applied to the staged rows (one statement per value) and remembered.
+    A valid form holds the choices; the wizard applies them to the staged rows (one statement per value).
     """
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
@@ -335,8 +250,8 @@ class ValuesForm(BatchFormMixin, forms.Form):
         self.questions: list[values.DateQuestion] = []
         self.columns: list[values.ColumnValues] = []
         self.names: dict[str, tuple[str, str, str]] = {}
-        if (self.is_bound and not self.data) or not self.batch.is_staged:
-            return  # revalidating a completed step, or nothing staged
+        if not self.batch.is_staged:
+            return  # nothing staged
         _spec, scope = services.batch_scope(self.batch)
         self.questions = values.date_questions(self.batch, self.spec)
         for question in self.questions:
@@ -381,12 +296,11 @@ class ValuesForm(BatchFormMixin, forms.Form):
         """How many values were mapped automatically from the user's earlier choices."""
         return sum(len(chosen) for chosen in ((self.batch.value_check or {}).get("automatic") or {}).values())
 
-    def clean(self):
-        cleaned = super().clean()
-        if not self.fields or self.errors:
-            if not self.fields and not (self.is_bound and not self.data):
-                values.apply_values(self.batch, mappings={}, check={"done": True})
-            return cleaned
+    def choices(self) -> tuple[dict[str, dict[str, str]], dict[str, str] | None]:
+        """What a valid form asks: column key → {text in the file → allowed value}, and the date orders (None: no question)."""
+        if not self.fields:
+            return {}, None
+        cleaned = self.cleaned_data
         orders = {**self.batch.date_orders}
         orders.update({q.column.key: cleaned[f"date_{q.column.key}"] for q in self.questions if cleaned.get(f"date_{q.column.key}")})
         mappings: dict[str, dict[str, str]] = {}
@@ -394,13 +308,7 @@ class ValuesForm(BatchFormMixin, forms.Form):
             target = cleaned.get(name) or ""
             if target != chosen:
                 mappings.setdefault(key, {})[text] = target
-        try:
-            values.apply_values(self.batch, mappings=mappings, date_orders=orders, check={"done": True})
-        except BatchNotReady as exc:
-            raise ValidationError(str(exc), code="not_ready") from None
-        if self.user is not None and mappings:
-            values.remember_values(self.user, self.spec, mappings)
-        return cleaned
+        return mappings, orders
 
 
 def conf_max() -> int:

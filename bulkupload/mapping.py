@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from dataclasses import dataclass, field, replace
-from difflib import SequenceMatcher
 from typing import IO, Any
 
 from django.apps import apps as django_apps
@@ -17,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from .exceptions import FileRejected
+from .likeness import likeness, loose
 from .reading import Book, open_book
 from .spec import Column, UploadSpec, normalize_header
 
@@ -321,42 +320,15 @@ def _read_without_asking(spec: UploadSpec, header: list[str]) -> bool:
 # --- suggestions -------------------------------------------------------------------------
 
 
-def _loose(text: Any) -> str:
-    """Only letters and digits: "E-mail" and "email" compare equal."""
-    return re.sub(r"[\W_]+", "", normalize_header(text))
-
-
-def _fuzzy(header: str, target: str) -> float:
-    """How much ``header`` looks like ``target`` (0…1): similar spelling, an abbreviation, or a word of it."""
-    a, b = _loose(header), _loose(target)
-    if not a or not b:
-        return 0.0
-    # The ratio is at most 2·shorter/(both lengths): a long header cannot resemble a short name, so it is not compared.
-    score = SequenceMatcher(None, a, b).ratio() if 2 * min(len(a), len(b)) >= FUZZY_THRESHOLD * (len(a) + len(b)) else 0.0
-    words = normalize_header(target).split()
-    if len(a) >= 3 and any(w.startswith(a) for w in [*words, b]):
-        score = max(score, 0.85)  # "Proj" → "Project code"
-    elif len(a) >= 3 and a[0] == b[0] and _is_subsequence(a, b):
-        score = max(score, 0.75)  # "Hrs" → "Hours"
-    if a in words or normalize_header(header) in words:
-        score = max(score, 0.8)  # "Employee" → "Employee email"
-    return score
-
-
-def _is_subsequence(short: str, long: str) -> bool:
-    letters = iter(long)
-    return all(char in letters for char in short)
-
-
 def _score(spec_column: Column, header: str) -> float:
     texts = column_names(spec_column)
     if any(header.strip() == t for t in texts):
         return EXACT
     if any(normalize_header(header) == normalize_header(t) for t in texts):
         return NORMALISED
-    if any(_loose(header) == _loose(t) for t in texts):
+    if any(loose(header) == loose(t) for t in texts):
         return LOOSE
-    return max(_fuzzy(header, t) for t in texts)
+    return max(likeness(header, t, threshold=FUZZY_THRESHOLD) for t in texts)
 
 
 def suggest_mapping(spec: UploadSpec, header: list[str], remembered: dict[str, str] | None = None) -> list[Suggestion]:
@@ -402,18 +374,6 @@ def remembered_mapping(user: Any, spec: UploadSpec) -> dict[str, str]:
 
     found = RememberedMapping.objects.filter(owner=user, spec=spec.slug).values_list("choices", flat=True).first()
     return dict(found or {})
-
-
-def remember_mapping(user: Any, spec: UploadSpec, header: list[str], positions: dict[str, int]) -> None:
-    """Keep the user's confirmed choices for ``spec`` so the next upload suggests them first."""
-    from .models import RememberedMapping
-
-    by_index = {index: key for key, index in positions.items()}
-    choices = remembered_mapping(user, spec)
-    for index, text in enumerate(header):
-        if text:
-            choices[normalize_header(text)] = by_index.get(index, "")
-    RememberedMapping.objects.update_or_create(owner=user, spec=spec.slug, defaults={"choices": choices})
 
 
 def _quote(names: list[str]) -> str:

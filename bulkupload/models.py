@@ -155,6 +155,11 @@ class UploadBatch(models.Model):
     def valid_count(self) -> int:
         return self.new_count + self.update_count + self.unchanged_count
 
+    def count_of(self, status: str) -> int:
+        """How many of the rows have ``status`` (an ``UploadRow.Status``; "" for all), from the counts kept here."""
+        field = COUNT_FIELDS.get(status)
+        return getattr(self, field) if field else self.total_rows
+
 
 class UploadRow(models.Model):
     """One data row of the file: what the user wrote, what we made of it, what happened to it."""
@@ -225,6 +230,15 @@ class UploadRow(models.Model):
             for key, messages in (source or {}).items():
                 merged.setdefault(key, []).extend(messages)
         return merged
+
+
+#: The row status → the ``UploadBatch`` field that counts its rows (excluded rows are counted by none).
+COUNT_FIELDS = {
+    UploadRow.Status.NEW: "new_count",
+    UploadRow.Status.UPDATE: "update_count",
+    UploadRow.Status.UNCHANGED: "unchanged_count",
+    UploadRow.Status.INVALID: "invalid_count",
+}
 
 
 class RememberedMapping(models.Model):

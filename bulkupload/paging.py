@@ -24,11 +24,4 @@ class CountedPaginator(Paginator):
 
 def status_count(batch: UploadBatch, status: str) -> int:
     """How many of the batch's rows have ``status`` ("" for all), from the counts kept on the batch."""
-    counts = {
-        "": batch.total_rows,
-        "new": batch.new_count,
-        "update": batch.update_count,
-        "unchanged": batch.unchanged_count,
-        "invalid": batch.invalid_count,
-    }
-    return counts.get(status, batch.total_rows)
+    return batch.count_of(status)

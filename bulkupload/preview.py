@@ -7,6 +7,7 @@ import decimal
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import QuerySet
 from django.utils import formats
 from django.utils.translation import gettext_lazy as _
@@ -17,7 +18,8 @@ from .spec import UploadSpec
 from .validation import decode_values
 
 #: The preview's filters: query value → label. Other row statuses are accepted in the URL too.
-FILTERS = (("", _("All rows")), ("invalid", _("Only invalid")), ("update", _("Only updates")), ("new", _("Only new")))
+Row = UploadRow.Status
+FILTERS = (("", _("All rows")), (Row.INVALID, _("Only invalid")), (Row.UPDATE, _("Only updates")), (Row.NEW, _("Only new")))
 
 
 def status_filter(query: Mapping[str, str]) -> str:
@@ -33,11 +35,11 @@ def filtered_rows(batch: UploadBatch, status: str) -> QuerySet[UploadRow]:
 
 def filter_links(batch: UploadBatch, current: str) -> list[dict[str, Any]]:
     """The filter links with their row counts, for the template ("Excluded" only when rows are excluded)."""
-    counts = {"": batch.total_rows, "invalid": batch.invalid_count, "update": batch.update_count, "new": batch.new_count}
+    counts = {value: batch.count_of(value) for value, _label in FILTERS}
     filters = list(FILTERS)
     if excluded := excluded_count(batch):
-        counts["excluded"] = excluded
-        filters.append(("excluded", _("Excluded")))
+        counts[Row.EXCLUDED] = excluded
+        filters.append((Row.EXCLUDED, _("Excluded")))
     return [{"value": value, "label": label, "count": counts[value], "current": value == current} for value, label in filters]
 
 
@@ -74,7 +76,7 @@ def display_row(spec: UploadSpec, row: UploadRow, fix_form: Any) -> dict[str, An
     return {
         "row": row,
         "cells": cells,
-        "row_errors": errors.get("__all__", []),
+        "row_errors": errors.get(NON_FIELD_ERRORS, []),
         "fix_form": fix_form,
         "version_name": f"{fix_form.prefix}-version" if fix_form is not None else "",
         "excluded": row.status == UploadRow.Status.EXCLUDED,

@@ -14,9 +14,14 @@ from .models import UploadBatch
 from .spec import UploadSpec, all_specs, get_spec, get_spec_or_404
 
 
+def may_upload(spec: UploadSpec, user: Any) -> bool:
+    """Whether ``user`` may upload into ``spec``: they have the permissions it asks and a scope there."""
+    return bool(spec.has_permission(user) and spec.get_scope(user) is not None)
+
+
 def specs_for(user: Any) -> list[UploadSpec]:
-    """Specs the user may upload into: they have a scope there and the permissions."""
-    return [spec for spec in all_specs() if spec.has_permission(user) and spec.get_scope(user) is not None]
+    """Specs the user may upload into (:func:`may_upload`)."""
+    return [spec for spec in all_specs() if may_upload(spec, user)]
 
 
 def scope_or_404(spec: UploadSpec, user: Any) -> Any:

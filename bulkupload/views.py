@@ -1,4 +1,6 @@
-"""The pages: index, template download, the upload wizard, fixes, the receipt.
+"""The pages: index, template download, start, discard, error report, the receipt, rollback, progress.
+
+The upload wizard is in :mod:`bulkupload.wizard`, the fixes in :mod:`bulkupload.fixviews`.
 
 Every view needs a login, resolves the spec and the user's scope, and finds
 uploads only among the user's own: an id that is not theirs answers 404.
@@ -6,75 +8,33 @@ uploads only among the user's own: an id that is not theirs answers 404.
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import DatabaseError, OperationalError, transaction
+from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views import View
-from django.views.decorators.csrf import csrf_protect
 from django.views.generic import TemplateView
-from formtools.wizard.views import NamedUrlSessionWizardView, WizardView
 
-from . import background, conf, fixing, limits, preview, progress, selectors, services, values, workbook
-from .exceptions import BatchNotReady, ChangedSincePreview, LimitReached, RollbackConflict
-from .forms import ColumnsForm, ConfirmForm, PreviewForm, RowFixFormSet, UploadForm, ValuesForm
+from . import background, conf, limits, preview, progress, selectors, services, workbook
+from .exceptions import LimitReached, RollbackConflict
+from .mixins import STEPS, XLSX_TYPE, PageMixin, SpecMixin, retry_step, scope_name, wizard_url
 from .models import UploadBatch, UploadRow
-from .paging import CountedPaginator, status_count
 from .spec import UploadSpec, get_spec_or_404
+from .wizard import UploadWizard, preview_context, preview_jump_url
 
-STEPS = ("upload", "columns", "values", "preview", "confirm")
+# Kept importable from here, where the URLs, the admin and the fix pages find them.
+__all__ = ["STEPS", "PageMixin", "SpecMixin", "UploadWizard", "preview_context", "preview_jump_url", "scope_name", "wizard_url"]
+
 logger = logging.getLogger(__name__)
-
-
-class PageMixin(LoginRequiredMixin):
-    """A page of the engine: needs a login; its templates extend ``BULKUPLOAD["BASE_TEMPLATE"]`` (the admin sets its own)."""
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        context.setdefault("bulkupload_base_template", conf.get("BASE_TEMPLATE"))
-        return context
-
-    @classmethod
-    def as_view(cls, **initkwargs: Any) -> Any:
-        """The view, answering the engine's refusals with its own 403 page that says why (a bare project has none)."""
-        view = super().as_view(**initkwargs)
-
-        @functools.wraps(view)
-        def explained(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            try:
-                return view(request, *args, **kwargs)
-            except PermissionDenied as refusal:
-                context = {"reason": str(refusal), "bulkupload_base_template": conf.get("BASE_TEMPLATE")}
-                return render(request, "bulkupload/403.html", context, status=403)
-
-        return explained
-
-
-class SpecMixin(PageMixin):
-    """Resolve ``spec`` from the URL and the user's scope in it; 404 when the user has none."""
-
-    spec: UploadSpec
-    scope: Any
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return self.handle_no_permission()
-        self.spec = get_spec_or_404(kwargs["spec"])
-        self.scope = selectors.scope_or_404(self.spec, request.user)
-        return super().dispatch(request, *args, **kwargs)
 
 
 class IndexView(PageMixin, TemplateView):
@@ -104,23 +64,14 @@ class IndexView(PageMixin, TemplateView):
 DISCARDABLE = (UploadBatch.Status.DRAFT, UploadBatch.Status.READY)
 
 
-def scope_name(spec: UploadSpec, user: Any) -> str:
-    """Where the user's uploads of ``spec`` land (a tenant's name), "" when that is simply the user themselves."""
-    scope = spec.get_scope(user)
-    return "" if scope is None or scope == user else str(scope)
-
-
 class DiscardView(PageMixin, View):
     """POST: the owner throws away an upload that was not applied (a refused file, one not wanted), with its file."""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         batch = selectors.batch_for_user_or_404(request.user, kwargs["batch_id"])
-        with transaction.atomic():
-            # Locked, then checked: a confirm in another tab may have started applying it meanwhile.
-            if not UploadBatch.objects.select_for_update().filter(pk=batch.pk, status__in=DISCARDABLE).exists():
-                messages.error(request, _("This upload is being worked on or was applied; it cannot be discarded."))
-                return redirect("bulkupload:index")
-            services.discard_batch(batch.pk)
+        if not services.discard_batch(batch.pk, statuses=DISCARDABLE):
+            messages.error(request, _("This upload is being worked on or was applied; it cannot be discarded."))
+            return redirect("bulkupload:index")
         messages.success(request, _("The upload “%(name)s” was discarded.") % {"name": batch.file_name or _("(no file yet)")})
         return redirect("bulkupload:index")
 
@@ -153,231 +104,6 @@ class StartView(SpecMixin, TemplateView):
         return redirect(wizard_url(batch, "upload"))
 
 
-def wizard_url(batch: UploadBatch, step: str, **query: Any) -> str:
-    url = reverse("bulkupload:wizard", kwargs={"spec": batch.spec, "upload_id": batch.pk, "step": step})
-    query = {k: v for k, v in query.items() if v not in (None, "")}
-    return f"{url}?{urlencode(query)}" if query else url
-
-
-class UploadWizard(PageMixin, NamedUrlSessionWizardView):
-    """upload → preview → confirm, with its state kept per upload.
-
-    The session holds only the step and small form data under a prefix of the
-    upload's id, so two uploads in two tabs never meet. Whether a step is done
-    is read from the batch in the database, so a lost or overwritten session
-    costs the user nothing: the URL names the upload and the step.
-    """
-
-    form_list = [
-        ("upload", UploadForm),
-        ("columns", ColumnsForm),
-        ("values", ValuesForm),
-        ("preview", PreviewForm),
-        ("confirm", ConfirmForm),
-    ]
-    # The columns step appears only for files whose headers need mapping (or whose sheet needs choosing); the values
-    # step only when a date column reads both ways or a choice/lookup column has values that match nothing.
-    condition_dict = {
-        "columns": lambda wizard: wizard.batch.needs_columns,
-        "values": lambda wizard: values.needs_step(wizard.batch, wizard.request.user),
-    }
-    # The upload form stages its file into the batch itself, so formtools keeps no files.
-    file_storage = None
-    batch: UploadBatch
-
-    @classmethod
-    def as_view(cls, **initkwargs: Any):
-        # The CSRF middleware would read (and spool) the whole body before this view could look at its size: it is
-        # told to wait (for subclasses too, whatever their dispatch), and dispatch checks CSRF right after the size.
-        view = super().as_view(**initkwargs)
-        view.csrf_exempt = True
-        return view
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return self.handle_no_permission()
-        if request.method == "POST" and (refusal := limits.body_too_large(request)):
-            return render(request, "bulkupload/too_large.html", {"message": refusal, "back": request.path}, status=413)
-        return csrf_protect(self.dispatch_checked)(request, *args, **kwargs)
-
-    def dispatch_checked(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        """The wizard's dispatch, once the body's size and CSRF token passed."""
-        self.spec = get_spec_or_404(kwargs["spec"])
-        self.scope = selectors.scope_or_404(self.spec, request.user)
-        self.batch = selectors.batch_for_user_or_404(request.user, kwargs["upload_id"], spec=self.spec)
-        if self.batch.is_final:
-            return redirect(self.get_done_url(self.batch))
-        if self.batch.is_working:
-            return redirect(self.get_progress_url(self.batch))
-        return NamedUrlSessionWizardView.dispatch(self, request, *args, **kwargs)
-
-    def get_done_url(self, batch: UploadBatch) -> str:
-        """Where an applied upload goes: its receipt."""
-        return reverse("bulkupload:batch", kwargs={"batch_id": batch.pk})
-
-    def get_progress_url(self, batch: UploadBatch) -> str:
-        """The page that follows a task working on the upload."""
-        return reverse("bulkupload:progress", kwargs={"batch_id": batch.pk})
-
-    def get_prefix(self, request: HttpRequest, *args: Any, **kwargs: Any) -> str:
-        return f"bulkupload_{kwargs['upload_id']}"
-
-    def get_step_url(self, step: str) -> str:
-        return wizard_url(self.batch, step)
-
-    def get(self, *args: Any, **kwargs: Any) -> HttpResponse:
-        step = kwargs.get("step")
-        if step == self.done_step_name:
-            # Applying happens only on the confirm POST; a GET (prefetch, reload) never writes.
-            return redirect(self.get_step_url("confirm"))
-        if step in STEPS and step != "upload" and not self.batch.is_staged:
-            # Not staged yet: the file's columns still need choosing, or there is no file at all.
-            first = "columns" if self.batch.needs_columns and self.batch.source_file else "upload"
-            if step != first:
-                self.storage.current_step = first
-                return redirect(self.get_step_url(first))
-        if step == "preview" and values.pending(self.batch, self.request.user):
-            # Staged on a task worker (the progress page sends users to the preview): the values step asks first.
-            return redirect(self.get_step_url("values"))
-        if step == "values" and not values.needs_step(self.batch, self.request.user):
-            return redirect(self.get_step_url("preview" if self.batch.is_staged else "upload"))
-        if step == "columns" and not self.batch.needs_columns:
-            return redirect(self.get_step_url("preview" if self.batch.is_staged else "upload"))
-        if step == "preview" and self.request.GET.get("row"):
-            return redirect(preview_jump_url(self.request, self.batch))
-        return super().get(*args, **kwargs)
-
-    def post(self, *args: Any, **kwargs: Any) -> HttpResponse:
-        # The URL says where the user is; the session may have lost it (expired, overwritten).
-        step = kwargs.get("step")
-        if step not in self.get_form_list():
-            # Not a step of this upload (the columns step of a file that needs none, a made-up name).
-            messages.error(self.request, _("That step is not part of this upload; continue here."))
-            return redirect(self.get_step_url("preview" if self.batch.is_staged else "upload"))
-        if self.storage.current_step != step:
-            self.storage.current_step = step
-        # The posted step must agree with the URL: formtools would otherwise switch to whatever it names.
-        data = self.request.POST.copy()
-        data[f"{self.prefix}-current_step"] = step
-        self.request.POST = data
-        return super().post(*args, **kwargs)
-
-    def get_form_kwargs(self, step: str | None = None) -> dict[str, Any]:
-        kwargs = {"batch": self.batch, "spec": self.spec}
-        if step == "values":
-            kwargs.update(user=self.request.user)
-        if step == "columns":
-            kwargs.update(user=self.request.user, sheet=self.request.POST.get("columns-sheet") or self.request.GET.get("sheet"))
-        return kwargs
-
-    def get_form(self, step: str | None = None, data: Any = None, files: Any = None):
-        if data is None and step is not None and step != self.steps.current and step in ("upload", "columns", "values", "preview"):
-            # Revalidating an earlier step at "done": its completion lives in the batch, not the session.
-            data = {}
-        if step in ("columns", "values") and step != self.steps.current:
-            data = {}  # never stage the file (or apply values) again when a later step revalidates this one
-        elif step in ("columns", "values", None) and self.steps.current in ("columns", "values") and self.request.method == "GET":
-            data = None  # shown afresh: rendering a form bound to stored data would validate it, and stage the file again
-        return super().get_form(step=step, data=data, files=files)
-
-    def process_step(self, form) -> dict:
-        if self.steps.current in ("columns", "values"):
-            return {}  # the chosen columns live in the batch (its headers); a wide file must not grow the session
-        return super().process_step(form)
-
-    def process_step_files(self, form) -> dict:
-        # The file was read into the batch by the form; formtools keeps no copy.
-        return {}
-
-    def get_template_names(self) -> list[str]:
-        return [f"bulkupload/wizard/{self.steps.current}.html"]
-
-    def get_context_data(self, form, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(form=form, **kwargs)
-        context.update({"spec": self.spec, "batch": self.batch, "steps_list": STEPS})
-        if self.steps.current == "preview":
-            context.update(preview_context(self.request, self.spec, self.batch))
-        return context
-
-    def render_done(self, form, **kwargs: Any) -> HttpResponse:
-        # Apply on the confirm POST itself rather than on a GET of a "done" URL.
-        return WizardView.render_done(self, form, **kwargs)
-
-    def done(self, form_list, form_dict=None, **kwargs: Any) -> HttpResponse:
-        options = form_dict["confirm"].cleaned_data
-        try:
-            batch, applied = background.apply_batch(
-                self.batch.pk,
-                overwrite=options["overwrite"],
-                skip_invalid=options["skip_invalid"],
-                on_changed=options.get("on_changed") or UploadBatch.OnChanged.STOP,
-            )
-        except ChangedSincePreview as exc:
-            # Nothing was written: show the entries as the preview had them, as they are now, and as the file has them.
-            return self.render(form_dict["confirm"], changed=exc)
-        except BatchNotReady as exc:
-            messages.error(self.request, str(exc))
-            return redirect(self.get_step_url("confirm"))
-        except DatabaseError:
-            # A database failure part-way rolls everything back; the upload stays confirmable.
-            logger.exception("Applying upload %s failed", self.batch.pk)
-            messages.error(
-                self.request, _("Nothing was saved: the import failed part-way and was rolled back. Your upload is kept; please try again.")
-            )
-            return redirect(self.get_step_url("confirm"))
-        if batch.is_working:
-            return redirect(self.get_progress_url(batch))
-        if applied:
-            messages.success(self.request, _("Upload applied."))
-        return redirect(self.get_done_url(batch))
-
-
-def preview_context(request: HttpRequest, spec: UploadSpec, batch: UploadBatch, formset=None) -> dict[str, Any]:
-    """The page of rows the preview shows, with a fix form (and the version and cells it shows) for each invalid row on it."""
-    status = preview.status_filter(request.GET)
-    rows = preview.filtered_rows(batch, status)
-    count = preview.excluded_count(batch) if status == UploadRow.Status.EXCLUDED else status_count(batch, status)
-    paginator = CountedPaginator(rows.order_by("row_number"), conf.get("PREVIEW_PAGE_SIZE"), count=count)
-    page = paginator.get_page(request.GET.get("page"))
-    page_rows = list(page.object_list)
-    invalid = [row for row in page_rows if row.status == UploadRow.Status.INVALID]
-    if formset is None:
-        formset = RowFixFormSet(
-            spec=spec,
-            prefix="fix",
-            date_orders=batch.date_orders,
-            initial=[{"row": row.pk, **{c.key: row.values.get(c.key, "") for c in spec.columns}} for row in invalid],
-        )
-    forms_by_row = {form.initial["row"]: form for form in formset.forms}
-    display = [preview.display_row(spec, row, forms_by_row.get(row.pk)) for row in page_rows]
-    urls = {"spec": spec.slug, "upload_id": batch.pk}
-    return {
-        "rows": display,
-        "page_obj": page,
-        "status_filter": status,
-        "formset": formset,
-        "status_choices": UploadRow.Status.choices,
-        "filter_links": preview.filter_links(batch, status),
-        "target_row": request.GET.get("target", ""),
-        "error_report_url": reverse("bulkupload:error_report", kwargs=urls),
-        "fix_url": reverse("bulkupload:fix", kwargs=urls),
-        "cell_url": reverse("bulkupload:fix_cell", kwargs=urls),
-        "has_duplicates": fixing.has_duplicates(batch),
-        "suggestions": fixing.suggestions(batch) if invalid else {},
-        "keep_choices": preview.KEEP_CHOICES,
-        "page_query": urlencode({"status": status}) if status else "",
-    }
-
-
-def preview_jump_url(request: HttpRequest, batch: UploadBatch) -> str:
-    """The preview page that shows the row number the user asked for, or a message that there is none."""
-    query, number = preview.jump_target(batch, request.GET)
-    if number is None:
-        messages.error(request, _("There is no row %(row)s in this file.") % {"row": request.GET.get("row", "")[:20]})
-        return wizard_url(batch, "preview", **query)
-    return wizard_url(batch, "preview", **query) + f"#row-{number}"
-
-
 class ErrorReportView(SpecMixin, View):
     """The invalid rows as .xlsx: the file's columns, an Errors column, each bad cell highlighted with its message."""
 
@@ -387,9 +113,6 @@ class ErrorReportView(SpecMixin, View):
         stem = slugify(batch.file_name.rsplit(".", 1)[0]) or "upload"
         response["Content-Disposition"] = f'attachment; filename="{stem}-errors.xlsx"'
         return response
-
-
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class BatchView(PageMixin, TemplateView):
@@ -526,7 +249,7 @@ class ProgressView(PageMixin, TemplateView):
 
     def get_retry_url(self, batch: UploadBatch) -> str:
         """Where the user tries again after a failure: the upload step, or confirming again."""
-        return wizard_url(batch, "confirm" if batch.status == UploadBatch.Status.READY else "upload")
+        return wizard_url(batch, retry_step(batch))
 
 
 def progress_status(batch: UploadBatch, *, next_url: str) -> dict[str, Any]:

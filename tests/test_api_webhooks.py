@@ -21,7 +21,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from bulkupload import compat, tasks
+from bulkupload import compat, services
 from bulkupload.models import UploadBatch, WebhookDelivery
 
 from .api_support import Api, entries_csv, token_for
@@ -225,7 +225,7 @@ def test_a_stalled_task_that_is_released_sends_upload_failed_naming_its_phase(ap
     settings.TASKS = {**settings.TASKS, "default": {"BACKEND": compat.backend_path("dummy.DummyBackend")}}
     assert api.post(f"uploads/{applying['id']}/confirm/", json={}).status_code == 202
     UploadBatch.objects.filter(pk=applying["id"]).update(updated_at=timezone.now() - datetime.timedelta(days=30))
-    assert [str(batch.pk) for batch in tasks.release_stalled()] == [applying["id"]]  # the purge's way
+    assert [str(batch.pk) for batch in services.release_stalled()] == [applying["id"]]  # the purge's way
 
     wait_for(lambda: receiver.events().count("upload.failed") == 2 and deliveries_settled(), "two failures sent")
     failed = [json.loads(r["body"]) for r in receiver.received if json.loads(r["body"])["event"] == "upload.failed"]

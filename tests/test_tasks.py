@@ -243,7 +243,7 @@ def test_queueing_a_batch_that_is_being_read_is_refused(acme, acme_people, workd
     settings.TASKS = DUMMY
     batch = services.create_batch(get_spec(SPEC), get_user_model().objects.get(username="alice"))
     upload = io.BytesIO(xlsx_file(large_rows(acme_people, workday)))
-    background.stage_upload(batch, upload, name="big.xlsx")
+    background.stage_or_queue(batch, upload, name="big.xlsx")
 
     with pytest.raises(BatchNotReady):
         background.queue_staging(batch, sheet=None, positions=None)

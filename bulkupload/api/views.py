@@ -135,10 +135,10 @@ class UploadCreateView(ApiView):
             plan = columns.plan(found, upload, name=upload.name, sheet=sheet)
             if chosen is not None:
                 positions = columns.positions(found, plan.header, chosen, user=request.user)
-                batch = background.stage_upload(batch, upload, name=upload.name, sheet=plan.sheet, positions=positions)
-                mapping.remember_mapping(request.user, found, plan.header, positions)
+                batch = background.stage_or_queue(batch, upload, name=upload.name, sheet=plan.sheet, positions=positions)
+                services.remember_column_choices(user=request.user, spec=found, header=plan.header, positions=positions)
             elif plan.automatic or (sheet and mapping.maps_automatically(found, plan.header)):
-                batch = background.stage_upload(batch, upload, name=upload.name, sheet=plan.sheet)
+                batch = background.stage_or_queue(batch, upload, name=upload.name, sheet=plan.sheet)
             else:
                 # Headers that do not all match, or a choice of sheets: the client answers POST columns/.
                 batch = services.hold_upload(batch, upload, name=upload.name, sheet=plan.sheet)
@@ -253,12 +253,12 @@ class ColumnsView(ApiView):
                 plan = columns.plan(spec, stored, name=batch.file_name, sheet=form.validated_data.get("sheet"))
             positions = columns.positions(spec, plan.header, chosen, user=request.user)
             values.reset(batch)  # the file is read anew: its dates and values are looked at afresh
-            batch = background.stage_held_upload(batch, sheet=plan.sheet, positions=positions)
+            batch = background.stage_held_or_queue(batch, sheet=plan.sheet, positions=positions)
         except FileRejected as exc:
             return file_errors(exc)
         except BatchNotReady as exc:
             return conflict(str(exc), "working")
-        mapping.remember_mapping(request.user, spec, plan.header, positions)
+        services.remember_column_choices(user=request.user, spec=spec, header=plan.header, positions=positions)
         return upload_response(request, batch)
 
     @staticmethod
@@ -296,7 +296,7 @@ class ConfirmView(ApiView):
             ) % {"count": batch.invalid_count}
             return conflict(message, "invalid_rows", invalid=batch.invalid_count)
         try:
-            batch, applied = background.apply_batch(batch.pk, overwrite=options["overwrite"], skip_invalid=options["skip_invalid"])
+            batch, applied = background.apply_or_queue(batch.pk, overwrite=options["overwrite"], skip_invalid=options["skip_invalid"])
         except BatchNotReady as exc:
             return conflict(str(exc), "not_ready")
         except DatabaseError:

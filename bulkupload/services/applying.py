@@ -1,4 +1,4 @@
-"""Applying a confirmed upload to the target model, and rolling it back: services, like :mod:`bulkupload.services`.
+"""Applying a confirmed upload to the target model, and rolling it back: services, like the rest of :mod:`bulkupload.services`.
 
 Each runs in one transaction under the batch's row lock, re-checks the batch's
 status there, locks the target records it matched (``SELECT … FOR UPDATE``)
@@ -19,12 +19,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from . import progress, services, signals
-from .bulk import insert_records, refresh_statistics, update_rows, update_values
-from .exceptions import BatchNotReady, ChangedSincePreview, RollbackConflict, ScopeChanged
-from .models import UploadBatch, UploadRow
-from .spec import UPDATE, UploadSpec
-from .validation import changed_fields, decode_values, encode_values, find_existing
+from .. import progress, signals
+from ..bulk import insert_records, refresh_statistics, update_rows, update_values
+from ..exceptions import BatchGone, ChangedSincePreview, InvalidRowsLeft, RecordsVanished, RollbackConflict, ScopeChanged
+from ..models import UploadBatch, UploadRow
+from ..spec import UPDATE, UploadSpec
+from ..validation import changed_fields, decode_values, encode_values, find_existing
+from . import base
 
 Status = UploadRow.Status
 Outcome = UploadRow.Outcome
@@ -48,28 +49,21 @@ def apply_batch(
     keep them; None takes the choice stored on the batch for a queued apply, else stops.
     Refuses with :class:`ScopeChanged` when the owner left the upload's scope.
     """
-    claimable = (UploadBatch.Status.APPLYING,) if queued else services.READY
+    claimable = (UploadBatch.Status.APPLYING,) if queued else base.READY
     with transaction.atomic():
         batch = UploadBatch.objects.select_for_update().filter(pk=batch_id).first()
         if batch is None:
-            raise BatchNotReady(_("This upload no longer exists; please upload the file again."))
+            raise BatchGone(_("This upload no longer exists; please upload the file again."))
         if batch.status not in claimable:
             return batch, False
         if batch.invalid_count and not skip_invalid:
-            raise BatchNotReady(
-                ngettext(
-                    "%(count)d row is invalid: fix it or choose to skip it.",
-                    "%(count)d rows are invalid: fix them or choose to skip them.",
-                    batch.invalid_count,
-                )
-                % {"count": batch.invalid_count}
-            )
-        spec, scope = services.batch_scope(batch)
+            raise invalid_rows_left(batch.invalid_count)
+        spec, scope = base.batch_scope(batch)
         if on_changed is None:  # a queued apply follows the choice stored with it; a direct call stops by default
             on_changed = batch.on_changed if queued else OnChanged.STOP
         applied = (UploadBatch.Status.APPLIED,)
         now = timezone.now()
-        services.save_fields(
+        base.save_fields(
             batch,
             claimable,
             status=applied[0],
@@ -80,18 +74,35 @@ def apply_batch(
             changed_count=0,
         )
         counts = RowWriter(batch, spec, scope, overwrite=overwrite, on_changed=on_changed).run()
-        skipped = batch.rows.filter(status__in=[Status.INVALID, Status.EXCLUDED]).update(outcome=Outcome.SKIPPED)
-        services.save_fields(
-            batch,
-            applied,
-            created_count=counts[Outcome.CREATED],
-            updated_count=counts[Outcome.UPDATED],
-            skipped_count=skipped + counts[Outcome.KEPT] + counts[Outcome.SKIPPED],
-        )
-        source = batch.source_file.name
-        transaction.on_commit(lambda: services._delete_file(source) if source else None)
-        transaction.on_commit(lambda: signals.batch_applied.send(sender=UploadBatch, batch=batch))
+        _record_outcome(batch, counts)
     return batch, True
+
+
+def _record_outcome(batch: UploadBatch, counts: dict[str, int]) -> None:
+    """The applied batch's counts (the rows not applied marked skipped); its file deleted and the signal sent once committed."""
+    skipped = batch.rows.filter(status__in=[Status.INVALID, Status.EXCLUDED]).update(outcome=Outcome.SKIPPED)
+    base.save_fields(
+        batch,
+        (UploadBatch.Status.APPLIED,),
+        created_count=counts[Outcome.CREATED],
+        updated_count=counts[Outcome.UPDATED],
+        skipped_count=skipped + counts[Outcome.KEPT] + counts[Outcome.SKIPPED],
+    )
+    source = batch.source_file.name
+    transaction.on_commit(lambda: base._delete_file(source) if source else None)
+    transaction.on_commit(lambda: signals.batch_applied.send(sender=UploadBatch, batch=batch))
+
+
+def invalid_rows_left(count: int) -> InvalidRowsLeft:
+    """The refusal to apply ``count`` invalid rows the user did not choose to skip."""
+    return InvalidRowsLeft(
+        ngettext(
+            "%(count)d row is invalid: fix it or choose to skip it.",
+            "%(count)d rows are invalid: fix them or choose to skip them.",
+            count,
+        )
+        % {"count": count}
+    )
 
 
 class RowWriter:
@@ -119,7 +130,7 @@ class RowWriter:
         said what to do with them; the caller's transaction then writes nothing.
         """
         created_so_far, analyzed = 0, False
-        for chunk in services._chunks(self.batch.rows.exclude(status__in=[Status.INVALID, Status.EXCLUDED]), "data", "target_pk", "seen"):
+        for chunk in base._chunks(self.batch.rows.exclude(status__in=[Status.INVALID, Status.EXCLUDED]), "data", "target_pk", "seen"):
             values_of_rows = [decode_values(self.model, data) for _row_id, data, _pk, _seen in chunk]
             keys = [self.spec.key_of(values) for values in values_of_rows]
             existing = current_records(self.spec, self.scope, keys)
@@ -128,7 +139,7 @@ class RowWriter:
                 continue  # the confirm stops: nothing more is written, the rest is only counted
             self.write(creates, updates, outcomes)
             created_so_far += len(creates)
-            if created_so_far >= services.ANALYZE_FROM_ROWS and not analyzed:
+            if created_so_far >= base.ANALYZE_FROM_ROWS and not analyzed:
                 refresh_statistics(self.model)  # the table may have been empty when its statistics were last taken
                 analyzed = True
             progress.advance(len(chunk))
@@ -179,7 +190,7 @@ class RowWriter:
         pks = insert_records(self.model, [values for _row_id, values in creates])
         # The records are locked, so every update lands; a shortfall means one vanished all the same: write nothing.
         if update_rows(self.model, updates, self.kept_fields) != len(updates):
-            raise BatchNotReady(
+            raise RecordsVanished(
                 _("Some entries were deleted or changed while this upload was being saved, so nothing was saved. Please confirm again.")
             )
         created = [(row_id, Outcome.CREATED, "" if pk is None else str(pk)) for (row_id, _values), pk in zip(creates, pks, strict=True)]
@@ -269,7 +280,7 @@ def rollback_batch(batch_id: Any, *, force: bool = False) -> tuple[UploadBatch, 
         if batch.status != UploadBatch.Status.APPLIED:
             return batch, False
         try:
-            spec, _scope = services.batch_scope(batch)
+            spec, _scope = base.batch_scope(batch)
         except ScopeChanged as exc:
             raise RollbackConflict(str(exc), []) from None
         to_delete, to_restore = _rollback_plan(batch, spec, force=force)
@@ -287,7 +298,7 @@ def rollback_batch(batch_id: Any, *, force: bool = False) -> tuple[UploadBatch, 
             raise RollbackConflict(
                 _("Entries of this upload changed while it was being rolled back; nothing was changed. Please try again."), []
             )
-        services.save_fields(batch, (UploadBatch.Status.APPLIED,), status=UploadBatch.Status.ROLLED_BACK, rolled_back_at=timezone.now())
+        base.save_fields(batch, (UploadBatch.Status.APPLIED,), status=UploadBatch.Status.ROLLED_BACK, rolled_back_at=timezone.now())
         transaction.on_commit(lambda: signals.batch_rolled_back.send(sender=UploadBatch, batch=batch))
     return batch, True
 
@@ -300,7 +311,7 @@ def _rollback_plan(batch: UploadBatch, spec: UploadSpec, *, force: bool) -> tupl
     to_delete: list[Any] = []
     to_restore: list[Any] = []
     written = batch.rows.filter(outcome__in=[Outcome.CREATED, Outcome.UPDATED])
-    for chunk in services._chunks(written.only("id", "row_number", "data", "previous", "outcome", "target_pk")):
+    for chunk in base._chunks(written.only("id", "row_number", "data", "previous", "outcome", "target_pk")):
         records = model._default_manager.select_for_update().in_bulk([row.target_pk for row in chunk if row.target_pk])
         for row in chunk:
             record = records.get(model._meta.pk.to_python(row.target_pk)) if row.target_pk else None
@@ -335,3 +346,20 @@ def _changed_since(spec: UploadSpec, record: Any, row: UploadRow, batch: UploadB
         return True
     written = decode_values(spec.model, row.data)
     return any(getattr(record, name) != value for name, value in written.items())
+
+
+class _DryRun(Exception):
+    """Raised inside a transaction to undo a rollback tried only to see whether it would conflict."""
+
+
+def rollback_conflict(*, batch_id: Any) -> str:
+    """Why rolling the batch back would overwrite later changes ("" when it would not), found by trying it and
+    undoing the try: :func:`rollback_batch` is the one place that knows, and nothing of the try is kept (signals included)."""
+    try:
+        with transaction.atomic():
+            rollback_batch(batch_id)
+            raise _DryRun
+    except _DryRun:
+        return ""
+    except RollbackConflict as exc:
+        return str(exc)
