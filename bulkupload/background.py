@@ -17,12 +17,10 @@ import threading
 import uuid
 from typing import IO, Any
 
-from django.core.signals import request_finished, request_started
 from django.db import connections, transaction
-from django.dispatch import receiver
 from django.utils.translation import gettext as _
 
-from . import conf, limits, progress, services, tasks
+from . import afterresponse, conf, limits, progress, services, tasks
 from .exceptions import BatchInWrongStatus, FileRejected, TaskRefused
 from .models import UploadBatch
 from .reading.estimate import estimate_rows
@@ -160,28 +158,9 @@ def _enqueue(batch_id: Any, task: Any, *args: Any) -> None:
         services.record_task_id(batch_id=batch_id, task_id=str(result.id))
         return
     services.record_task_id(batch_id=batch_id, task_id=f"thread-{uuid.uuid4().hex}")
-    thread = threading.Thread(target=_run_on_thread, args=(task, args), name=f"bulkupload-{batch_id}", daemon=True)
-    if getattr(_request, "active", False):
-        # Started once the response is complete: the request's own last writes (the wizard's session) would
-        # otherwise wait on SQLite for the task's write lock, i.e. for the whole work.
-        _request.pending.append(thread)
-    else:
-        thread.start()
-
-
-_request = threading.local()
-
-
-@receiver(request_started)
-def _request_started(**kwargs: Any) -> None:
-    _request.active, _request.pending = True, []
-
-
-@receiver(request_finished)
-def _request_finished(**kwargs: Any) -> None:
-    pending, _request.active, _request.pending = getattr(_request, "pending", []), False, []
-    for thread in pending:
-        thread.start()
+    # Started once the response is complete: the request's own last writes (the wizard's session) would otherwise
+    # wait on SQLite for the task's write lock, i.e. for the whole work.
+    afterresponse.start(threading.Thread(target=_run_on_thread, args=(task, args), name=f"bulkupload-{batch_id}", daemon=True))
 
 
 def _run_on_thread(task: Any, args: tuple[Any, ...]) -> None:

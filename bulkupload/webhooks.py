@@ -47,7 +47,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from . import conf
+from . import afterresponse, conf
 from .compat import ImmediateBackend, task_backends
 from .models import UploadBatch, WebhookDelivery
 
@@ -196,8 +196,10 @@ def schedule(*, url: str, batch_id: str, event: str, event_id: str, body: str, a
     backend = task_backends[conf.get("WEBHOOK_TASK_BACKEND")]
     kwargs = {"url": url, "batch_id": batch_id, "event": event, "event_id": event_id, "body": body, "attempt": attempt}
     if isinstance(backend, ImmediateBackend) or not backend.supports_defer:
-        thread = threading.Thread(target=_enqueue_later, args=(backend.alias, delay, kwargs), name=f"webhook-{event_id[:8]}", daemon=True)
-        thread.start()
+        # Started once the response is complete (see bulkupload.afterresponse): the request never waits for it.
+        afterresponse.start(
+            threading.Thread(target=_enqueue_later, args=(backend.alias, delay, kwargs), name=f"webhook-{event_id[:8]}", daemon=True)
+        )
         return
     run_after = timezone.now() + datetime.timedelta(seconds=delay) if delay else None
     tasks.deliver_webhook.using(backend=backend.alias, run_after=run_after).enqueue(**kwargs)
