@@ -18,6 +18,7 @@ import uuid
 from typing import IO, Any
 
 from django.db import connections, transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from . import afterresponse, conf, limits, progress, services, tasks
@@ -90,7 +91,7 @@ def queue_staging(batch: UploadBatch, *, sheet: str | None, positions: dict[str,
     if not services.claim_for_staging(batch=batch):
         raise BatchInWrongStatus(_("This upload is already being read or applied."))
     progress.file_listener(batch.pk)(progress.Snapshot())
-    _enqueue(batch.pk, tasks.stage_queued_batch, str(batch.pk), sheet, positions)
+    _enqueue(batch.pk, tasks.stage_queued_batch, str(batch.pk), sheet, positions, translation.get_language() or "")
     batch.refresh_from_db()
     if batch.status == Status.DRAFT and batch.task_error:
         raise FileRejected(batch.task_error)
@@ -132,7 +133,7 @@ def queue_apply(
     if not claimed:
         return batch, False
     progress.file_listener(batch_id)(progress.Snapshot())
-    _enqueue(batch_id, tasks.apply_queued_batch, str(batch_id))
+    _enqueue(batch_id, tasks.apply_queued_batch, str(batch_id), translation.get_language() or "")
     batch.refresh_from_db()
     if batch.status == Status.READY and batch.task_error:
         raise TaskRefused(batch.task_error)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from . import progress, services
@@ -28,15 +30,17 @@ Status = UploadBatch.Status
 
 
 @task
-def stage_queued_batch(batch_id: str, sheet: str | None = None, positions: dict[str, int] | None = None) -> str:
-    """Read and check the file held by the batch."""
-    return run_staging(batch_id, sheet=sheet, positions=positions)
+def stage_queued_batch(batch_id: str, sheet: str | None = None, positions: dict[str, int] | None = None, language: str = "") -> str:
+    """Read and check the file held by the batch; its messages in ``language``, the one of the request that queued it."""
+    with in_language(language):
+        return run_staging(batch_id, sheet=sheet, positions=positions)
 
 
 @task
-def apply_queued_batch(batch_id: str) -> str:
-    """Write a confirmed batch to the target model."""
-    return run_apply(batch_id)
+def apply_queued_batch(batch_id: str, language: str = "") -> str:
+    """Write a confirmed batch to the target model; its messages in ``language``, the one of the request that queued it."""
+    with in_language(language):
+        return run_apply(batch_id)
 
 
 @task
@@ -55,6 +59,12 @@ def purge_abandoned() -> int:
 
 
 # --- the tasks' work -------------------------------------------------------------------
+
+
+def in_language(language: str) -> translation.override:
+    """The messages a task stores on rows and batches in the language of the person who asked for the work (a worker
+    or a thread starts in no request's language); the site's default for tasks queued without one."""
+    return translation.override(language or settings.LANGUAGE_CODE)
 
 
 def run_staging(batch_id: Any, *, sheet: str | None, positions: dict[str, int] | None) -> str:
