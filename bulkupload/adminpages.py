@@ -15,7 +15,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
-from . import fixviews, services, views
+from . import fixviews, limits, services, views
+from .exceptions import LimitReached
 from .mixins import retry_step
 from .models import UploadBatch
 
@@ -60,6 +61,11 @@ class AdminStartView(AdminPageMixin, views.StartView):
         return {**super().get_context_data(**kwargs), "scope_name": views.scope_name(self.spec, self.request.user)}
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            limits.check_open_uploads(request.user)
+        except LimitReached as exc:
+            messages.error(request, str(exc))
+            return redirect(request.path)
         batch = services.create_batch(self.spec, request.user)
         return redirect(self.admin_url("wizard", upload_id=batch.pk, step="upload"))
 

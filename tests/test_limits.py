@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import io
 import os
 import socket
 import time
@@ -16,6 +17,7 @@ from django.utils import timezone
 from bulkupload import compat, tasks
 from bulkupload.models import UploadBatch
 
+from .api_support import PREFIX, entries_csv, token_for
 from .conftest import login
 from .helpers import SPEC, Wizard, xlsx_file
 
@@ -33,6 +35,33 @@ def rows(people, day: datetime.date, count: int = 3) -> list[list]:
 
 def start(client: Client):
     return client.post(reverse("bulkupload:start", kwargs={"spec": SPEC}))
+
+
+@pytest.mark.django_db
+def test_the_admin_and_the_api_hold_to_the_same_open_uploads_limit(demo, acme_people, workday, settings):
+    limit(settings, MAX_OPEN_UPLOADS_PER_USER=1)
+    admin = login("admin")
+    admin_start = reverse("admin:timesheets_entry_bulkupload_start")
+    assert "/upload/" in admin.post(admin_start)["Location"]
+    refused = admin.post(admin_start)
+    assert refused["Location"] == admin_start
+    assert "You have 1 unfinished upload, the most allowed at once." in admin.get(admin_start).content.decode()
+    assert UploadBatch.objects.filter(owner__username="admin").count() == 1
+
+    api = Client(HTTP_AUTHORIZATION=f"Token {token_for('alice')}")
+    url = f"{PREFIX}specs/{SPEC}/uploads/"
+    assert api.post(url, {"file": named(entries_csv(acme_people, workday))}).status_code == 201
+    answer = api.post(url, {"file": named(entries_csv(acme_people, workday))})
+    assert answer.status_code == 429
+    assert answer.json()["code"] == "too_many_open_uploads"
+    assert "You have 1 unfinished upload" in answer.json()["detail"]
+    assert UploadBatch.objects.filter(owner__username="alice").count() == 1
+
+
+def named(content: bytes, name: str = "entries.csv") -> io.BytesIO:
+    upload = io.BytesIO(content)
+    upload.name = name
+    return upload
 
 
 @pytest.mark.django_db

@@ -18,14 +18,15 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import background, conf, mapping, selectors, services, values, workbook
-from ..exceptions import BatchNotReady, FileRejected, RollbackConflict, StaleRows
+from .. import background, conf, limits, mapping, selectors, services, values, workbook
+from ..exceptions import BatchNotReady, FileRejected, LimitReached, RollbackConflict, StaleRows
 from ..models import UploadBatch
 from ..paging import CountedPaginator, status_count
 from ..spec import UploadSpec, get_spec, get_spec_or_404
@@ -123,13 +124,26 @@ class TemplateView(ApiView):
 class UploadCreateView(ApiView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @schema.document(s.UploadOut, request=s.UploadCreateIn, extra={201: s.UploadOut, 202: s.UploadOut}, ok=201)
+    @schema.document(
+        s.UploadOut,
+        request=s.UploadCreateIn,
+        extra={
+            201: s.UploadOut,
+            202: s.UploadOut,
+            429: OpenApiResponse(s.ConflictOut, description="Too many unfinished uploads (MAX_OPEN_UPLOADS_PER_USER)."),
+        },
+        ok=201,
+    )
     def post(self, request: Request, spec: str) -> Response:
         found = get_spec_or_404(spec)
         selectors.scope_or_404(found, request.user)
         form = s.UploadCreateIn(data=request.data)
         form.is_valid(raise_exception=True)
         upload, sheet, chosen = form.validated_data["file"], form.validated_data.get("sheet"), form.validated_data.get("mapping")
+        try:
+            limits.check_open_uploads(request.user)
+        except LimitReached as exc:
+            return Response({"detail": str(exc), "code": "too_many_open_uploads"}, status=status.HTTP_429_TOO_MANY_REQUESTS)
         batch = services.create_batch(found, request.user)
         try:
             plan = columns.plan(found, upload, name=upload.name, sheet=sheet)
