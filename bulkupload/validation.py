@@ -21,6 +21,7 @@ from django.db import models
 from django.utils.translation import gettext as _
 
 from . import conf
+from .compiled import compile_form
 from .fields import SpreadsheetDateField
 from .spec import UPDATE, FileRule, StagedRow, UploadSpec
 
@@ -98,7 +99,9 @@ class RowValidator:
     to the form and cleaned with the form's own ``full_clean()``, so the fields,
     their validators and the ``clean_<field>()`` and ``clean()`` hooks run exactly
     as for a fresh form. A row form must therefore keep no state of its own
-    between rows beyond what ``full_clean()`` resets.
+    between rows beyond what ``full_clean()`` resets. The form's field loop is
+    compiled once per upload (:mod:`bulkupload.compiled`): the same values and
+    messages at a fraction of the cost.
     """
 
     def __init__(self, spec: UploadSpec, scope: Any, *, date_orders: dict[str, str] | None = None) -> None:
@@ -110,6 +113,8 @@ class RowValidator:
         for key, order in (date_orders or {}).items():
             if isinstance(self.form.fields.get(key), SpreadsheetDateField):
                 self.form.fields[key].order = order
+        #: Whether the form's field loop was compiled (:mod:`bulkupload.compiled`); else every row takes the full form path.
+        self.compiled = compile_form(self.form)
         self.write_fields = spec.write_fields()
         #: Related records of matched records, by field and primary key, loaded once per upload rather than joined per row.
         self.related: dict[str, dict[Any, models.Model]] = {}
