@@ -63,17 +63,21 @@ class SharedValues:
     """One object for each distinct value of a file: rules may keep every row, and most cells repeat (emails, dates, codes)."""
 
     def __init__(self) -> None:
-        self._seen: dict[tuple, Any] = {}
+        # Texts and dates by themselves (a date never equals a text); Decimals by their text: 7.5 and 7.50 are equal
+        # Decimals but not the same cell.
+        self._seen: dict[Any, Any] = {}
 
     def __call__(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {self._one(key): self._one(value) for key, value in values.items()}
-
-    def _one(self, value: Any) -> Any:
-        kind = type(value)
-        if kind not in (str, datetime.date, decimal.Decimal):
-            return value
-        # By type and text: 7.5 and 7.50 are equal Decimals but not the same cell.
-        return self._seen.setdefault((kind, str(value)), value)
+        seen = self._seen
+        shared = {}
+        for key, value in values.items():
+            kind = type(value)
+            if kind is str or kind is datetime.date:
+                value = seen.setdefault(value, value)
+            elif kind is decimal.Decimal:
+                value = seen.setdefault((kind, str(value)), value)
+            shared[seen.setdefault(key, key)] = value
+        return shared
 
 
 def key_text(key: tuple) -> str:
