@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import on_postgres
 from .helpers import xlsx_file
 from .hostile import inline
 
@@ -84,6 +85,7 @@ def _row(n: int) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(on_postgres(), reason="the child stages into a SQLite database of its own: the SQLite run covers it")
 def test_a_million_row_workbook_is_staged_with_flat_memory_in_a_capped_process(tmp_path):
     path = tmp_path / "penguins.xlsx"
     penguin_workbook(path, ROWS)
