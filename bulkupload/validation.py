@@ -81,7 +81,8 @@ class SharedValues:
 
 
 def key_text(key: tuple) -> str:
-    return json.dumps(list(key), cls=DjangoJSONEncoder)[:255]
+    """The natural key as JSON text, exactly as ``DjangoJSONEncoder`` writes it (each part encoded as in :func:`encode_values`)."""
+    return json.dumps([_encode(part) for part in key])[:255]
 
 
 @dataclass

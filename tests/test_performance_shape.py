@@ -14,7 +14,7 @@ from bulkupload.bulk import update_rows
 from bulkupload.models import UploadBatch, UploadRow
 from bulkupload.reading import calamine, open_table
 from bulkupload.spec import get_spec
-from bulkupload.validation import RowValidator, SharedValues, encode_values
+from bulkupload.validation import RowValidator, SharedValues, encode_values, key_text
 from project.timesheets.models import Entry, Project
 
 from .helpers import SPEC
@@ -120,6 +120,8 @@ def test_a_locked_day_is_refused_by_the_reused_form_as_by_a_fresh_one(acme, work
 )
 def test_stored_values_are_encoded_exactly_as_djangos_json_encoder_does(value):
     assert encode_values({"v": value}) == json.loads(json.dumps({"v": value}, cls=DjangoJSONEncoder))
+    key = (value, "ü" * 250)  # the natural key's text too, cut at 255 characters as the column is
+    assert key_text(key) == json.dumps(list(key), cls=DjangoJSONEncoder)[:255]
 
 
 def test_set_based_update_writes_each_rows_own_values(acme, workday, alice):
