@@ -43,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--postgres", help="PostgreSQL URL of a database of your own (skipped when absent)")
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--sqlite", default=SQLITE_URL, help="the SQLite database's URL (another file lets two runs go at once)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument("--runs", type=int, default=3)
@@ -53,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.case:
         return run_case(args.case, args.kind, args.count)
-    databases = ([] if args.no_sqlite else [("SQLite", SQLITE_URL)]) + ([("PostgreSQL", args.postgres)] if args.postgres else [])
+    databases = ([] if args.no_sqlite else [("SQLite", args.sqlite)]) + ([("PostgreSQL", args.postgres)] if args.postgres else [])
     print(header(args.label), flush=True)
     results = []
     for label, url in databases:
