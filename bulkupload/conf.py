@@ -46,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "COMPILED_VALIDATION": True,
     # ...remembering at most this many distinct cell texts per column.
     "VALIDATION_MEMO_SIZE": 10_000,
+    # File rules get the staged rows with equal values shared (one object each), keeping at most this many values.
+    "SHARED_VALUES_MAX": 100_000,
     "PREVIEW_PAGE_SIZE": 50,
     "PURGE_AFTER_HOURS": 72,
     # Abandoned uploads are purged automatically when a new upload starts, at most this often (0: only by the command

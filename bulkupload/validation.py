@@ -64,11 +64,15 @@ class SharedValues:
 
     def __init__(self) -> None:
         # Texts and dates by themselves (a date never equals a text); Decimals by their text: 7.5 and 7.50 are equal
-        # Decimals but not the same cell.
+        # Decimals but not the same cell. At most SHARED_VALUES_MAX of them: a column of a million different notes
+        # would otherwise be kept whole; past it, values seen before are still shared and new ones pass as they are.
         self._seen: dict[Any, Any] = {}
+        self._room = conf.get("SHARED_VALUES_MAX")
 
     def __call__(self, values: dict[str, Any]) -> dict[str, Any]:
         seen = self._seen
+        if len(seen) >= self._room:
+            return {key: self._kept(value) for key, value in values.items()}
         shared = {}
         for key, value in values.items():
             kind = type(value)
@@ -78,6 +82,14 @@ class SharedValues:
                 value = seen.setdefault((kind, str(value)), value)
             shared[seen.setdefault(key, key)] = value
         return shared
+
+    def _kept(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is str or kind is datetime.date:
+            return self._seen.get(value, value)
+        if kind is decimal.Decimal:
+            return self._seen.get((kind, str(value)), value)
+        return value
 
 
 def key_text(key: tuple) -> str:

@@ -205,3 +205,12 @@ def test_rows_handed_to_file_rules_share_equal_values_but_keep_each_ones_spellin
     assert str(first["hours"]) == "7.50" and str(second["hours"]) == "7.5"
     assert first["date"] is second["date"] and first["email"] is second["email"]
     assert second["n"] is True and first["n"] == 1
+
+
+def test_shared_values_keep_at_most_the_setting_and_still_share_what_they_kept(settings):
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "SHARED_VALUES_MAX": 4}
+    shared = SharedValues()
+    first = shared({"email": "ada@acme.example", "note": "n1"})  # two keys and two values: full
+    later = [shared({"email": "".join(["ada@", "acme.example"]), "note": "".join(["n", str(i)])}) for i in range(2, 50)]
+    assert all(row["email"] is first["email"] for row in later)  # kept before the limit: still shared
+    assert len(shared._seen) == 4 and all(row["note"] == f"n{i}" for i, row in enumerate(later, start=2))
