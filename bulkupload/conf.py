@@ -41,6 +41,13 @@ DEFAULTS: dict[str, Any] = {
     "HEADER_SEARCH_ROWS": 10,
     # Rows per chunk when staging, validating and applying.
     "CHUNK_SIZE": 1000,
+    # Rows are cleaned by the row form's fields without the form's per-row machinery, and a cell text a column has
+    # cleaned once is not cleaned again (bulkupload.compiled); False: every row through the form's full_clean().
+    "COMPILED_VALIDATION": True,
+    # ...remembering at most this many distinct cell texts per column.
+    "VALIDATION_MEMO_SIZE": 10_000,
+    # File rules get the staged rows with equal values shared (one object each), keeping at most this many values.
+    "SHARED_VALUES_MAX": 100_000,
     "PREVIEW_PAGE_SIZE": 50,
     "PURGE_AFTER_HOURS": 72,
     # Abandoned uploads are purged automatically when a new upload starts, at most this often (0: only by the command

@@ -21,6 +21,7 @@ from django.db import models
 from django.utils.translation import gettext as _
 
 from . import conf
+from .compiled import compile_form
 from .fields import SpreadsheetDateField
 from .spec import UPDATE, FileRule, StagedRow, UploadSpec
 
@@ -62,21 +63,38 @@ class SharedValues:
     """One object for each distinct value of a file: rules may keep every row, and most cells repeat (emails, dates, codes)."""
 
     def __init__(self) -> None:
-        self._seen: dict[tuple, Any] = {}
+        # Texts and dates by themselves (a date never equals a text); Decimals by their text: 7.5 and 7.50 are equal
+        # Decimals but not the same cell. At most SHARED_VALUES_MAX of them: a column of a million different notes
+        # would otherwise be kept whole; past it, values seen before are still shared and new ones pass as they are.
+        self._seen: dict[Any, Any] = {}
+        self._room = conf.get("SHARED_VALUES_MAX")
 
     def __call__(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {self._one(key): self._one(value) for key, value in values.items()}
+        seen = self._seen
+        if len(seen) >= self._room:
+            return {key: self._kept(value) for key, value in values.items()}
+        shared = {}
+        for key, value in values.items():
+            kind = type(value)
+            if kind is str or kind is datetime.date:
+                value = seen.setdefault(value, value)
+            elif kind is decimal.Decimal:
+                value = seen.setdefault((kind, str(value)), value)
+            shared[seen.setdefault(key, key)] = value
+        return shared
 
-    def _one(self, value: Any) -> Any:
+    def _kept(self, value: Any) -> Any:
         kind = type(value)
-        if kind not in (str, datetime.date, decimal.Decimal):
-            return value
-        # By type and text: 7.5 and 7.50 are equal Decimals but not the same cell.
-        return self._seen.setdefault((kind, str(value)), value)
+        if kind is str or kind is datetime.date:
+            return self._seen.get(value, value)
+        if kind is decimal.Decimal:
+            return self._seen.get((kind, str(value)), value)
+        return value
 
 
 def key_text(key: tuple) -> str:
-    return json.dumps(list(key), cls=DjangoJSONEncoder)[:255]
+    """The natural key as JSON text, exactly as ``DjangoJSONEncoder`` writes it (each part encoded as in :func:`encode_values`)."""
+    return json.dumps([_encode(part) for part in key])[:255]
 
 
 @dataclass
@@ -98,7 +116,9 @@ class RowValidator:
     to the form and cleaned with the form's own ``full_clean()``, so the fields,
     their validators and the ``clean_<field>()`` and ``clean()`` hooks run exactly
     as for a fresh form. A row form must therefore keep no state of its own
-    between rows beyond what ``full_clean()`` resets.
+    between rows beyond what ``full_clean()`` resets. The form's field loop is
+    compiled once per upload (:mod:`bulkupload.compiled`): the same values and
+    messages at a fraction of the cost.
     """
 
     def __init__(self, spec: UploadSpec, scope: Any, *, date_orders: dict[str, str] | None = None) -> None:
@@ -110,6 +130,8 @@ class RowValidator:
         for key, order in (date_orders or {}).items():
             if isinstance(self.form.fields.get(key), SpreadsheetDateField):
                 self.form.fields[key].order = order
+        #: Whether the form's field loop was compiled (:mod:`bulkupload.compiled`); else every row takes the full form path.
+        self.compiled = compile_form(self.form)
         self.write_fields = spec.write_fields()
         #: Related records of matched records, by field and primary key, loaded once per upload rather than joined per row.
         self.related: dict[str, dict[Any, models.Model]] = {}

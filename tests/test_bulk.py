@@ -147,3 +147,17 @@ def test_awkward_text_and_numbers_arrive_unchanged(values):
         UploadRow, ["target_pk", "outcome"], [(pk, text[:64], "created") for pk, text in zip(ids, reversed(AWKWARD), strict=True)]
     )
     assert list(batch.rows.order_by("row_number").values_list("target_pk", flat=True)) == list(reversed(AWKWARD))
+
+
+def test_json_of_every_kind_arrives_unchanged(demo):
+    # JSON is written as text straight from json.dumps (PostgreSQL: cast to jsonb by the statement): awkward text inside it,
+    # and JSON that is a bare string, number, boolean or list, as well as SQL NULL for None.
+    batch = UploadBatch.objects.create(owner=get_user_model().objects.get(username="alice"), spec="timesheet-entries")
+    kinds = [{"text": text, "list": [text, 1.5, None, True]} for text in AWKWARD] + ["just text", '{"not": "an object"}', 7, 2.5, False, []]
+    insert_values(
+        UploadRow, ["batch", "row_number", "values", "data", "target_pk"], [(batch.pk, n, {}, k, "") for n, k in enumerate(kinds)]
+    )
+    insert_values(UploadRow, ["batch", "row_number", "values", "data", "target_pk"], [(batch.pk, 99, {"n": 1}, None, "")])
+    stored = list(batch.rows.order_by("row_number").values_list("data", flat=True))
+    assert stored == [*kinds, None]
+    assert batch.rows.filter(data__isnull=True).count() == 1  # None is SQL NULL, not JSON null

@@ -14,7 +14,7 @@ from bulkupload.bulk import update_rows
 from bulkupload.models import UploadBatch, UploadRow
 from bulkupload.reading import calamine, open_table
 from bulkupload.spec import get_spec
-from bulkupload.validation import RowValidator, SharedValues, encode_values
+from bulkupload.validation import RowValidator, SharedValues, encode_values, key_text
 from project.timesheets.models import Entry, Project
 from project.timesheets.uploads import shown_date as shown
 
@@ -121,6 +121,8 @@ def test_a_locked_day_is_refused_by_the_reused_form_as_by_a_fresh_one(acme, work
 )
 def test_stored_values_are_encoded_exactly_as_djangos_json_encoder_does(value):
     assert encode_values({"v": value}) == json.loads(json.dumps({"v": value}, cls=DjangoJSONEncoder))
+    key = (value, "ü" * 250)  # the natural key's text too, cut at 255 characters as the column is
+    assert key_text(key) == json.dumps(list(key), cls=DjangoJSONEncoder)[:255]
 
 
 def test_set_based_update_writes_each_rows_own_values(acme, workday, alice):
@@ -204,3 +206,12 @@ def test_rows_handed_to_file_rules_share_equal_values_but_keep_each_ones_spellin
     assert str(first["hours"]) == "7.50" and str(second["hours"]) == "7.5"
     assert first["date"] is second["date"] and first["email"] is second["email"]
     assert second["n"] is True and first["n"] == 1
+
+
+def test_shared_values_keep_at_most_the_setting_and_still_share_what_they_kept(settings):
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "SHARED_VALUES_MAX": 4}
+    shared = SharedValues()
+    first = shared({"email": "ada@acme.example", "note": "n1"})  # two keys and two values: full
+    later = [shared({"email": "".join(["ada@", "acme.example"]), "note": "".join(["n", str(i)])}) for i in range(2, 50)]
+    assert all(row["email"] is first["email"] for row in later)  # kept before the limit: still shared
+    assert len(shared._seen) == 4 and all(row["note"] == f"n{i}" for i, row in enumerate(later, start=2))
