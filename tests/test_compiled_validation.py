@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 from django import forms
+from django.utils import formats
 
 from bulkupload import spec
 from bulkupload.spec import get_spec
@@ -68,7 +69,7 @@ def test_the_timesheet_rules_give_the_same_values_and_messages_on_both_paths(set
     invalid = [errors for values, errors in actual if values is None]
     assert len(invalid) >= 30
     messages = set(itertools.chain.from_iterable(m for errors in invalid for m in errors.values()))
-    assert f"Entries up to {acme.lock_date.isoformat()} are locked." in messages
+    assert f"Entries up to {formats.date_format(acme.lock_date, 'SHORT_DATE_FORMAT')} are locked." in messages
     assert any(m.startswith("Project “") and m.endswith("” is closed.") for m in messages)  # clean_project_code ran
 
 
