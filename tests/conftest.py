@@ -2,12 +2,14 @@ import datetime
 import io
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 from django.test import Client, override_settings
+from django.utils import translation
 
 from project.timesheets.models import Employee, Project, Tenant
 
@@ -21,6 +23,15 @@ def reads_do_not_lock_tables(sender, connection, **kwargs) -> None:
     if connection.vendor == "sqlite" and connection.is_in_memory_db():
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA read_uncommitted = 1")
+
+
+@pytest.fixture(autouse=True)
+def site_language():
+    """Each test starts in the site's language: a request through the test client activates the language it asks for
+    in this thread, and nothing deactivates it afterwards (a German page test would make the next test's messages German)."""
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
