@@ -17,11 +17,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.core.signals import request_finished, request_started
+from django.dispatch import receiver as on_signal
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from bulkupload import compat, services
+from bulkupload import afterresponse, compat, services  # noqa: F401  (afterresponse: its receivers first)
 from bulkupload.models import UploadBatch, WebhookDelivery
 
 from .api_support import Api, entries_csv, token_for
@@ -114,13 +116,38 @@ def signature_is_valid(request: dict) -> bool:
     return headers["X-Bulkupload-Signature"] == f"sha256={expected}" and abs(time.time() - int(timestamp)) < 300
 
 
+_requests = {"open": 0}
+_requests_lock = threading.Lock()
+
+
+# Connected after bulkupload.afterresponse's own receivers (imported above): when a request counts as finished here,
+# the delivery threads it held back have been started.
+@on_signal(request_started)
+def _request_opened(**kwargs) -> None:
+    with _requests_lock:
+        _requests["open"] += 1
+
+
+@on_signal(request_finished)
+def _request_closed(**kwargs) -> None:
+    with _requests_lock:
+        _requests["open"] -= 1
+
+
+def quiet() -> bool:
+    """No request is being answered and no delivery is under way."""
+    return _requests["open"] <= 0 and deliveries_settled()
+
+
 class ApiAfterDeliveries(Api):
-    """Each call waits for the deliveries under way to end first. SQLite's in-memory test database has one shared cache
-    that takes a single write transaction at a time and refuses, rather than queues, a second (a file database waits
-    its timeout): a delivery thread recording its attempt while the live server confirms would fail one of them."""
+    """Each call waits for the server's last request to finish and the deliveries under way to end first. SQLite's
+    in-memory test database has one shared cache that takes a single write transaction at a time and refuses, rather
+    than queues, a second (a file database waits its timeout): a delivery thread recording its attempt while the live
+    server confirms would fail one of them. (The client has its answer a moment before the server's request has
+    finished and started the deliveries it held back.)"""
 
     def request(self, *args, **kwargs):
-        wait_for(deliveries_settled, "the deliveries under way ending")
+        wait_for(quiet, "the deliveries under way ending")
         return super().request(*args, **kwargs)
 
 
