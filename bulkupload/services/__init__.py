@@ -25,7 +25,7 @@ from .base import (
     not_ready_message,
     save_fields,
 )
-from .fixes import save_fixes
+from .fixes import exclude_duplicates, exclude_rows, include_rows, replace_cells, save_cell_edits, save_fixes
 from .lifecycle import (
     claim_for_applying,
     claim_for_staging,
@@ -78,8 +78,11 @@ __all__ = [
     "claim_for_staging",
     "create_batch",
     "discard_batch",
+    "exclude_duplicates",
+    "exclude_rows",
     "forget_task_error",
     "hold_upload",
+    "include_rows",
     "lock_batch",
     "not_ready",
     "not_ready_message",
@@ -89,8 +92,10 @@ __all__ = [
     "release_if_stalled",
     "release_stalled",
     "remember_column_choices",
+    "replace_cells",
     "rollback_batch",
     "rollback_conflict",
+    "save_cell_edits",
     "save_fields",
     "save_fixes",
     "stage_held_upload",
