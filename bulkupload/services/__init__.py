@@ -3,9 +3,10 @@
 Each public function is its own transaction and the only code that changes
 :class:`UploadBatch` and :class:`UploadRow`. Work that grows with the file runs
 in chunks of ``BULKUPLOAD["CHUNK_SIZE"]`` rows. One module per stage:
-:mod:`.staging`, :mod:`.validating`, :mod:`.fixes`, :mod:`.applying` (and rolling
-back), :mod:`.lifecycle` (created, queued, failed, released, purged); :mod:`.base`
-holds what they share. Callers use the names here: ``services.stage_upload(...)``.
+:mod:`.staging`, :mod:`.validating`, :mod:`.fixes` (the preview's fixes), :mod:`.values`
+(the values step), :mod:`.applying` (and rolling back), :mod:`.lifecycle` (created,
+queued, failed, released, purged), :mod:`.remembering`; :mod:`.base` holds what they share.
+Callers use the names here: ``services.stage_upload(...)``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from .validating import (
     _revalidate,
     validate_batch,
 )
+from .values import apply_value_answers, forget_value_check, remember_value_choices
 
 __all__ = [
     "ANALYZE_FROM_ROWS",
@@ -71,6 +73,7 @@ __all__ = [
     "_result_values",
     "_revalidate",
     "apply_batch",
+    "apply_value_answers",
     "batch_scope",
     "check_size",
     "check_stored_bytes",
@@ -81,6 +84,7 @@ __all__ = [
     "exclude_duplicates",
     "exclude_rows",
     "forget_task_error",
+    "forget_value_check",
     "hold_upload",
     "include_rows",
     "lock_batch",
@@ -92,6 +96,7 @@ __all__ = [
     "release_if_stalled",
     "release_stalled",
     "remember_column_choices",
+    "remember_value_choices",
     "replace_cells",
     "rollback_batch",
     "rollback_conflict",
