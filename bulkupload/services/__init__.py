@@ -56,7 +56,7 @@ from .validating import (
     _revalidate,
     validate_batch,
 )
-from .values import apply_value_answers, forget_value_check, remember_value_choices
+from .values import apply_value_answers, forget_value_check, prepare_values, remember_value_choices
 
 __all__ = [
     "ANALYZE_FROM_ROWS",
@@ -90,6 +90,7 @@ __all__ = [
     "lock_batch",
     "not_ready",
     "not_ready_message",
+    "prepare_values",
     "purge_abandoned",
     "record_task_failure",
     "record_task_id",

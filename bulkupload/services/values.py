@@ -1,6 +1,6 @@
 """The values step's writes: values mapped to allowed ones, date columns read one way, the user's choices kept.
 
-What to map is decided by :mod:`bulkupload.values`; here it is written, each
+What to map is decided by :mod:`bulkupload.valuecheck`; here it is written, each
 function its own transaction. Mapping is set-based: one UPDATE per mapped value
 over the staged rows, then only the rows it touched are revalidated in chunks.
 """
@@ -14,9 +14,10 @@ from django.db import connection, transaction
 from django.db.models import F, Func, JSONField, Q
 
 from .. import conf, fields
-from ..models import RememberedValues, UploadBatch, UploadRow
+from ..models import COUNT_FIELDS, RememberedValues, UploadBatch, UploadRow
 from ..spec import UploadSpec
-from .base import READY, lock_batch
+from ..valuecheck import decide
+from .base import READY, batch_scope, lock_batch
 from .validating import validate_batch
 
 _KEY = re.compile(r"^\w+$")
@@ -64,7 +65,22 @@ def apply_value_answers(
         batch.value_check = state
         if everything or touched:
             validate_batch(locked, row_ids=None if everything else sorted(touched))
+            for name in (*COUNT_FIELDS.values(), "total_rows", "status", "validated_at", "updated_at"):
+                setattr(batch, name, getattr(locked, name))  # the caller's batch shows the counts as now stored
     return locked
+
+
+def prepare_values(*, batch: UploadBatch, user: Any) -> dict[str, Any]:
+    """Look at a freshly staged upload once: read its date columns one way each and apply ``user``'s remembered mappings.
+
+    Staging calls it as its last step, so a page that shows the upload only reads.
+    Returns the batch's ``value_check`` (unchanged when it was prepared already or is not staged).
+    """
+    if (batch.value_check or {}).get("ready") or not batch.is_staged:
+        return batch.value_check or {}
+    spec, scope = batch_scope(batch)
+    orders, check = decide(batch, spec, scope, user)
+    return apply_value_answers(batch=batch, mappings=check["automatic"], date_orders=orders, check=check).value_check
 
 
 def forget_value_check(*, batch: UploadBatch) -> None:
