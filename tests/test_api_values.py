@@ -183,3 +183,34 @@ def test_a_file_read_by_a_task_is_asked_about_once_it_is_read(api, acme_people, 
     assert [question["column"] for question in upload["questions"]["dates"]] == ["date"]
     assert upload["questions"]["pending"] is True
     assert api.post(f"uploads/{upload['id']}/confirm/", json={}).json()["code"] == "dates_unanswered"
+
+
+def test_staging_decides_the_values_step_so_showing_the_upload_writes_nothing(api, acme_people, workday):
+    upload = api.upload(activity_rows(acme_people, workday, ["Entwicklung", "Besprechung"])).json()
+    batch = UploadBatch.objects.get(pk=upload["id"])
+    # Decided while the file was staged, before any page showed the upload.
+    assert batch.value_check["ready"] is True and batch.value_check["step"] is True
+    assert upload["questions"]["pending"] is True
+    rows_before = list(batch.rows.order_by("pk").values_list("pk", "version"))
+
+    shown = api.get(f"uploads/{upload['id']}/").json()
+    api.get(f"uploads/{upload['id']}/rows/")
+
+    after = UploadBatch.objects.get(pk=upload["id"])
+    assert (after.updated_at, after.value_check) == (batch.updated_at, batch.value_check)
+    assert list(after.rows.order_by("pk").values_list("pk", "version")) == rows_before
+    assert [v["text"] for v in column(shown, "activity")["values"]] == ["Besprechung", "Entwicklung"]
+
+
+def test_an_upload_staged_before_staging_decided_is_shown_without_questions_until_its_next_post(api, acme_people, workday):
+    upload = api.upload(activity_rows(acme_people, workday, ["Entwicklung"])).json()
+    UploadBatch.objects.filter(pk=upload["id"]).update(value_check={})  # as an upload staged by an earlier version left it
+
+    shown = api.get(f"uploads/{upload['id']}/").json()
+    assert shown["questions"]["pending"] is False and shown["questions"]["values"] == []
+    assert UploadBatch.objects.get(pk=upload["id"]).value_check == {}  # the GET wrote nothing
+
+    answered = api.post(f"uploads/{upload['id']}/values/", json={"values": {"activity": {"Entwicklung": "Development"}}})
+    assert answered.status_code == 200, answered.text
+    check = UploadBatch.objects.get(pk=upload["id"]).value_check
+    assert check["ready"] is True and check["done"] is True and check["applied"] == {"activity": {"Entwicklung": "Development"}}

@@ -30,7 +30,10 @@ class AnswerRefused(FileRejected):
 
 
 def prepared(batch: UploadBatch, user: Any) -> UploadBatch:
-    """``batch``, its date columns read one way each and the user's remembered mappings applied (once, after staging)."""
+    """``batch``, its date columns read one way each and the user's remembered mappings applied (for a POST).
+
+    Staging does this; an upload staged before it did is prepared by its next POST (a GET shows no questions yet).
+    """
     if batch.is_staged and not (batch.value_check or {}).get("ready"):
         values.prepare(batch, user)
         batch.refresh_from_db()

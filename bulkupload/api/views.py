@@ -53,8 +53,7 @@ def own_upload(user: Any, upload_id: Any) -> tuple[UploadSpec, UploadBatch]:
 
 
 def upload_body(request: Request, batch: UploadBatch) -> dict[str, Any]:
-    """The upload as the API shows it, with the questions its file raises (dates, values to map)."""
-    batch = answers.prepared(batch, request.user)
+    """The upload as the API shows it, with the questions its file raises (dates, values to map); it only reads."""
     return {**upload_data(batch), "questions": answers.questions(batch, get_spec(batch.spec), request.user)}
 
 
@@ -174,7 +173,6 @@ class RowListView(ApiView):
     @schema.document(s.RowPageOut, parameters=[s.RowsQuery], summary="A page of the upload's rows")
     def get(self, request: Request, upload_id: Any) -> Response:
         _spec, batch = own_upload(request.user, upload_id)
-        batch = answers.prepared(batch, request.user)  # rows read on a worker: their dates read one way first
         query = s.RowsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         wanted = query.validated_data

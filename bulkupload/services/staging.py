@@ -26,6 +26,7 @@ from ..spec import UploadSpec, get_spec
 from ..validation import RowValidator
 from .base import ANALYZE_FROM_ROWS, OPEN, STAGING, Outcome, _delete_file, batch_scope, lock_batch, not_ready, save_fields
 from .validating import RESULT_FIELDS, _finish_validation, _result_values
+from .values import prepare_values
 
 #: A staged row: its place and cells, what validation made of it (:data:`RESULT_FIELDS`), then the columns applying fills.
 STAGED_FIELDS = ["batch", "row_number", "values", *RESULT_FIELDS, "file_errors", "has_file_errors", "previous", "outcome", "version"]
@@ -79,9 +80,17 @@ def stage_upload(
             "encoding": table.encoding,
             **({"plan": plan} if plan is not None else {}),
         }
-        _finish_validation(batch, spec, scope, allowed=allowed, **file_fields)
-        transaction.on_commit(lambda: signals.upload_ready.send(sender=UploadBatch, batch=batch))
+        _finish_staging(batch, locked, spec, scope, allowed=allowed, **file_fields)
     return batch
+
+
+def _finish_staging(batch: UploadBatch, locked: UploadBatch, spec: UploadSpec, scope: Any, *, allowed: tuple, **fields: Any) -> None:
+    """Validation's end (file rules, counts, ``ready``), then the values step decided for the rows just staged (the
+    owner's remembered mappings applied), so a page showing the upload only reads; listeners hear of it once committed."""
+    _finish_validation(batch, spec, scope, allowed=allowed, **fields)
+    batch.value_check = locked.value_check  # as stored: the caller may have forgotten the last file's decisions
+    prepare_values(batch=batch, user=batch.owner)
+    transaction.on_commit(lambda: signals.upload_ready.send(sender=UploadBatch, batch=batch))
 
 
 def _next_version(batch: UploadBatch, locked: UploadBatch) -> int:
