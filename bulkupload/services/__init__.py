@@ -27,11 +27,13 @@ from .base import (
 )
 from .fixes import save_fixes
 from .lifecycle import (
+    as_released,
     claim_for_applying,
     claim_for_staging,
     create_batch,
     discard_batch,
     forget_task_error,
+    is_stalled,
     purge_abandoned,
     record_task_failure,
     record_task_id,
@@ -71,6 +73,7 @@ __all__ = [
     "_result_values",
     "_revalidate",
     "apply_batch",
+    "as_released",
     "batch_scope",
     "check_size",
     "check_stored_bytes",
@@ -80,6 +83,7 @@ __all__ = [
     "discard_batch",
     "forget_task_error",
     "hold_upload",
+    "is_stalled",
     "lock_batch",
     "not_ready",
     "not_ready_message",
