@@ -216,7 +216,10 @@ class ProgressView(PageMixin, TemplateView):
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             batch = selectors.batch_for_user_or_404(request.user, kwargs["batch_id"])
-            status = progress_status(batch, next_url=self.get_next_url(batch))
+            stalled = services.is_stalled(batch)
+            if stalled:  # shown as released, released only by the page's POST
+                batch = services.as_released(batch)
+            status = progress_status(batch, next_url=self.get_next_url(batch), stalled=stalled)
         except OperationalError as exc:
             if "locked" not in str(exc):
                 raise
@@ -229,6 +232,14 @@ class ProgressView(PageMixin, TemplateView):
             return redirect(status["next"])
         context = self.get_context_data(batch=batch, spec=get_spec_or_404(batch.spec), status=status, retry_url=self.get_retry_url(batch))
         return self.render_to_response(context)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """ "Try again" on work whose worker died: release the batch, then go where the user retries."""
+        batch_id = kwargs["batch_id"] if "batch_id" in kwargs else kwargs["upload_id"]  # the admin's page names it so
+        batch = selectors.batch_for_user_or_404(request.user, batch_id)
+        if services.release_if_stalled(batch):
+            return redirect(self.get_retry_url(batch))
+        return redirect(request.path)  # not stalled (any more): the page says where the work stands
 
     def busy_response(self, request: HttpRequest) -> HttpResponse:
         """503 with Retry-After: the page's script polls again; without it, the page refreshes itself."""
@@ -252,9 +263,9 @@ class ProgressView(PageMixin, TemplateView):
         return wizard_url(batch, retry_step(batch))
 
 
-def progress_status(batch: UploadBatch, *, next_url: str) -> dict[str, Any]:
-    """The progress page's state, as the page and its script read it (a task whose worker died ends here as failed)."""
-    background.release_if_stalled(batch)
+def progress_status(batch: UploadBatch, *, next_url: str, stalled: bool = False) -> dict[str, Any]:
+    """The progress page's state, as the page and its script read it (work whose worker died is ``failed`` and
+    ``stalled``: the page offers to release it by a POST)."""
     snapshot = progress.read(batch.pk) if batch.is_working else progress.Snapshot()
     if snapshot.total:
         text = ngettext("%(done)s of %(total)s row", "%(done)s of %(total)s rows", snapshot.total) % {
@@ -276,4 +287,5 @@ def progress_status(batch: UploadBatch, *, next_url: str) -> dict[str, Any]:
         "text": text,
         "message": batch.task_error,
         "next": next_url,
+        "stalled": stalled,
     }

@@ -242,11 +242,18 @@ def test_a_stalled_task_that_is_released_sends_upload_failed_naming_its_phase(ap
     reading = api.upload(entries_csv(acme_people, workday)).json()
     assert reading["status"] == "working"
     worker_died(reading["id"], phase="reading", silent_for=3600)
-    released = api.get(f"uploads/{reading['id']}/").json()  # released when it was looked at
-    assert released["status"] == "needs_columns"  # the file is kept: POST columns/ reads it again
-    assert "stopped without finishing" in released["message"]
-
+    before = UploadBatch.objects.filter(pk=reading["id"]).values().get()
+    shown = api.get(f"uploads/{reading['id']}/").json()  # shown as released; looking writes nothing
+    assert shown["status"] == "needs_columns"  # the file is kept: POST columns/ reads it again
+    assert "stopped without finishing" in shown["message"]
+    assert UploadBatch.objects.filter(pk=reading["id"]).values().get() == before
+    assert not receiver.received
+    # The next call that changes the upload releases it first: here the columns, answered again, read it anew.
     settings.TASKS = {**settings.TASKS, "default": IMMEDIATE}
+    answered = api.post(f"uploads/{reading['id']}/columns/", json={"mapping": {}})
+    assert answered.status_code == 200, answered.content
+    assert answered.json()["status"] == "ready"
+
     applying = api.upload(entries_csv(acme_people, workday, bad_project=False)).json()
     assert applying["status"] == "ready"
     settings.TASKS = {**settings.TASKS, "default": {"BACKEND": compat.backend_path("dummy.DummyBackend")}}

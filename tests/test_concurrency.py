@@ -167,11 +167,14 @@ def test_a_silent_task_that_still_holds_its_batch_is_not_released(twelve_rows):
     try:
         assert holding.wait(30)
         assert wizard.client.get(progress_json).json()["state"] == "working"
+        wizard.client.post(reverse("bulkupload:progress", kwargs={"batch_id": wizard.upload_id}))  # "try again" too soon
         assert wizard.batch().status == UploadBatch.Status.APPLYING
     finally:
         finish.set()
         task.join(30)
 
-    # Its transaction gone (the worker died), the silence counts.
+    # Its transaction gone (the worker died), the silence counts: shown stopped, released by "try again" (a POST).
     assert wizard.client.get(progress_json).json()["state"] == "failed"
+    assert wizard.batch().status == UploadBatch.Status.APPLYING
+    wizard.client.post(reverse("bulkupload:progress", kwargs={"batch_id": wizard.upload_id}))
     assert wizard.batch().status == UploadBatch.Status.READY

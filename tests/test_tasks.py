@@ -177,20 +177,32 @@ def test_confirming_twice_on_the_task_path_queues_once(alice, acme_people, workd
     assert Entry.objects.count() == 60
 
 
-def test_a_task_whose_worker_died_is_released_and_the_user_confirms_again(alice, acme_people, workday, settings):
+def batch_row(batch_id) -> dict:
+    """The batch's row as stored, every column (``updated_at`` too): what a GET must leave as it was."""
+    return UploadBatch.objects.filter(pk=batch_id).values().get()
+
+
+def test_a_task_whose_worker_died_is_shown_stopped_and_released_when_the_user_tries_again(alice, acme_people, workday, settings):
     wizard = Wizard(alice).start()
     wizard.upload(xlsx_file(large_rows(acme_people, workday)))
     settings.TASKS = DUMMY
     batch, _queued = background.queue_apply(wizard.upload_id, overwrite=True, skip_invalid=False)
     worker_died(batch.pk, phase="applying", silent_for=601)
+    before = batch_row(batch.pk)
 
     status = alice.get(progress_url(batch), {"format": "json"}).json()
 
-    assert (status["state"], status["status"]) == ("failed", "ready")
+    assert (status["state"], status["status"], status["stalled"]) == ("failed", "ready", True)
     assert status["message"] == "The background work stopped without finishing. Nothing was saved; please try again."
     page = alice.get(progress_url(batch)).content.decode()
-    assert wizard.url("confirm") in page and "Back to confirming" in page
-    assert Entry.objects.count() == 0
+    assert status["message"] in page and "Back to confirming" in page
+    assert f'<form method="post" action="{progress_url(batch)}">' in page and "csrfmiddlewaretoken" in page
+    assert batch_row(batch.pk) == before  # looking wrote nothing: still applying, until the user asks again
+
+    response = alice.post(progress_url(batch))
+
+    assert response.status_code == 302 and response["Location"] == wizard.url("confirm")
+    assert (wizard.batch().status, Entry.objects.count()) == ("ready", 0)
     settings.TASKS = IMMEDIATE
     wizard.confirm()
     assert (wizard.batch().status, wizard.batch().task_error, Entry.objects.count()) == ("applied", "", 60)
@@ -205,9 +217,50 @@ def test_a_dead_reading_task_sends_the_user_back_to_upload(alice, acme_people, w
     worker_died(batch.pk, phase="reading", silent_for=601)
 
     status = alice.get(progress_url(batch), {"format": "json"}).json()
+    assert (status["state"], status["status"], status["stalled"]) == ("failed", "draft", True)
+    assert "Upload the file again" in alice.get(progress_url(batch)).content.decode()
+    assert wizard.batch().status == UploadBatch.Status.STAGING
 
-    assert (status["state"], status["status"]) == ("failed", "draft")
+    response = alice.post(progress_url(batch))
+
+    assert response.status_code == 302 and response["Location"] == wizard.url("upload")
     assert wizard.batch().status == UploadBatch.Status.DRAFT
+
+
+@pytest.mark.parametrize("phase", ["reading", "applying"])
+def test_looking_at_stalled_work_writes_nothing(alice, acme_people, workday, settings, phase):
+    """No GET changes state: the progress page, its JSON and the API show stalled work as stopped and leave the row be."""
+    wizard = Wizard(alice).start()
+    if phase == "reading":
+        settings.TASKS = DUMMY
+    wizard.upload(xlsx_file(large_rows(acme_people, workday)))
+    if phase == "applying":
+        settings.TASKS = DUMMY
+        background.queue_apply(wizard.upload_id, overwrite=True, skip_invalid=False)
+    worker_died(wizard.upload_id, phase=phase, silent_for=601)
+    before = batch_row(wizard.upload_id)
+
+    alice.get(progress_url(wizard.batch()))
+    alice.get(progress_url(wizard.batch()), {"format": "json"})
+    shown = alice.get(reverse("bulkupload_api:upload", kwargs={"upload_id": wizard.upload_id})).json()
+
+    assert "stopped without finishing" in shown["message"]
+    assert batch_row(wizard.upload_id) == before
+    assert progress.last_report(wizard.upload_id) is not None  # its progress file is kept too
+
+
+def test_trying_again_on_work_that_is_not_stalled_changes_nothing(alice, acme_people, workday, settings):
+    wizard = Wizard(alice).start()
+    wizard.upload(xlsx_file(large_rows(acme_people, workday)))
+    settings.TASKS = DUMMY
+    batch, _queued = background.queue_apply(wizard.upload_id, overwrite=True, skip_invalid=False)
+    worker_died(batch.pk, phase="applying", silent_for=30)  # heard from lately
+    before = batch_row(batch.pk)
+
+    response = alice.post(progress_url(batch))
+
+    assert response.status_code == 302 and response["Location"] == progress_url(batch)
+    assert batch_row(batch.pk) == before
 
 
 @pytest.mark.parametrize(("phase", "silent_for"), [("queued", 3600), ("applying", 30)])
@@ -319,3 +372,23 @@ def test_the_row_estimate_reads_only_what_a_sheet_declares():
     assert estimate_rows(io.BytesIO(xlsx_file(rows)), name="30.xlsx") == 31  # the header's row too
     assert estimate_rows(io.BytesIO(csv_file(rows)), name="30.csv") == 31
     assert estimate_rows(io.BytesIO(xlsx_file([], header=HEADER)), name="empty.xlsx") == 1
+
+
+def test_the_api_shows_stalled_work_and_the_next_confirm_releases_and_applies_it(alice, acme_people, workday, settings):
+    wizard = Wizard(alice).start()
+    wizard.upload(xlsx_file(large_rows(acme_people, workday)))
+    settings.TASKS = DUMMY
+    background.queue_apply(wizard.upload_id, overwrite=True, skip_invalid=False)
+    worker_died(wizard.upload_id, phase="applying", silent_for=601)
+    before = batch_row(wizard.upload_id)
+    url = reverse("bulkupload_api:upload", kwargs={"upload_id": wizard.upload_id})
+
+    shown = alice.get(url).json()
+
+    assert shown["status"] == "ready"
+    assert shown["message"] == "The background work stopped without finishing. Nothing was saved; please try again."
+    assert batch_row(wizard.upload_id) == before
+    settings.TASKS = IMMEDIATE
+    confirmed = alice.post(f"{url}confirm/", {}, content_type="application/json")
+    assert (confirmed.status_code, confirmed.json()["applied"]) == (200, True)
+    assert (wizard.batch().status, Entry.objects.count()) == ("applied", 60)

@@ -52,6 +52,13 @@ def own_upload(user: Any, upload_id: Any) -> tuple[UploadSpec, UploadBatch]:
     return spec, selectors.batch_for_user_or_404(user, upload_id, spec=spec)
 
 
+def own_upload_to_change(user: Any, upload_id: Any) -> tuple[UploadSpec, UploadBatch]:
+    """:func:`own_upload` for a call that changes it: an upload whose task's worker died is released first."""
+    spec, batch = own_upload(user, upload_id)
+    services.release_if_stalled(batch)
+    return spec, batch
+
+
 def upload_body(request: Request, batch: UploadBatch) -> dict[str, Any]:
     """The upload as the API shows it, with the questions its file raises (dates, values to map); it only reads."""
     return {**upload_data(batch), "questions": answers.questions(batch, get_spec(batch.spec), request.user)}
@@ -164,8 +171,10 @@ class UploadCreateView(ApiView):
 class UploadView(ApiView):
     @schema.document(s.UploadOut, summary="The upload: status, counts, progress")
     def get(self, request: Request, upload_id: Any) -> Response:
-        _spec, batch = own_upload(request.user, upload_id)
-        background.release_if_stalled(batch)  # a task whose worker died ends as failed, as on the progress page
+        spec, batch = own_upload(request.user, upload_id)
+        if services.is_stalled(batch):  # its worker died: shown as released, released by the next POST (writes nothing)
+            shown = services.as_released(batch)
+            return Response({**upload_data(shown), "questions": answers.questions(shown, spec, request.user)})
         return Response(upload_body(request, batch))
 
 
@@ -212,7 +221,7 @@ class RowView(ApiView):
 
     @schema.document(s.RowOut, request=s.RowPatchIn, conflict=True, summary="Fix a row's cells; revalidated with the file's rules")
     def patch(self, request: Request, upload_id: Any, number: str) -> Response:
-        spec, batch = own_upload(request.user, upload_id)
+        spec, batch = own_upload_to_change(request.user, upload_id)
         row = batch.rows.filter(row_number=int(number)).first() if re.fullmatch(r"[0-9]{1,9}", number) else None
         if row is None:
             raise Http404(_("There is no row %(row)s in this file.") % {"row": number[:20]})
@@ -255,7 +264,7 @@ class ColumnsView(ApiView):
 
     @schema.document(s.UploadOut, request=s.ColumnsIn, conflict=True, extra={202: s.UploadOut}, summary="Answer the column matching")
     def post(self, request: Request, upload_id: Any) -> Response:
-        spec, batch = own_upload(request.user, upload_id)
+        spec, batch = own_upload_to_change(request.user, upload_id)
         form = s.ColumnsIn(data=request.data)
         chosen = form.validated_mapping()
         if refused := self.no_file(batch):
@@ -287,7 +296,7 @@ class ConfirmView(ApiView):
 
     @schema.document(s.ConfirmOut, request=s.ConfirmIn, conflict=True, extra={202: s.ConfirmOut}, summary="Apply, exactly once")
     def post(self, request: Request, upload_id: Any) -> Response:
-        _spec, batch = own_upload(request.user, upload_id)
+        _spec, batch = own_upload_to_change(request.user, upload_id)
         form = s.ConfirmIn(data=request.data)
         form.is_valid(raise_exception=True)
         options = form.validated_data
@@ -326,7 +335,7 @@ class ValuesView(ApiView):
 
     @schema.document(s.UploadOut, request=s.ValuesIn, conflict=True, summary="Answer the upload's questions: date orders, values to map")
     def post(self, request: Request, upload_id: Any) -> Response:
-        spec, batch = own_upload(request.user, upload_id)
+        spec, batch = own_upload_to_change(request.user, upload_id)
         form = s.ValuesIn(data=request.data)
         form.is_valid(raise_exception=True)
         if refused := not_ready(batch):

@@ -28,11 +28,13 @@ from .base import (
 )
 from .fixes import exclude_duplicates, exclude_rows, include_rows, replace_cells, save_cell_edits, save_fixes
 from .lifecycle import (
+    as_released,
     claim_for_applying,
     claim_for_staging,
     create_batch,
     discard_batch,
     forget_task_error,
+    is_stalled,
     purge_abandoned,
     record_task_failure,
     record_task_id,
@@ -74,6 +76,7 @@ __all__ = [
     "_revalidate",
     "apply_batch",
     "apply_value_answers",
+    "as_released",
     "batch_scope",
     "check_size",
     "check_stored_bytes",
@@ -87,6 +90,7 @@ __all__ = [
     "forget_value_check",
     "hold_upload",
     "include_rows",
+    "is_stalled",
     "lock_batch",
     "not_ready",
     "not_ready_message",

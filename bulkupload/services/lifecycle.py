@@ -6,12 +6,13 @@ that go with both (a claim, a task's id, its failure, the release of one whose w
 
 from __future__ import annotations
 
+import copy
 import datetime
 import time
 from functools import partial
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -148,20 +149,45 @@ def release_stalled(*, older_than: datetime.timedelta | None = None) -> list[Upl
     return _release(UploadBatch.objects.filter(updated_at__lt=timezone.now() - older_than))
 
 
-def release_if_stalled(batch: UploadBatch) -> bool:
-    """Release ``batch`` (as :func:`release_stalled`) when its task stopped reporting progress: its worker died.
+def is_stalled(batch: UploadBatch) -> bool:
+    """Whether ``batch``'s task stopped reporting progress: its worker died. Reads only; nothing is written.
 
     The heartbeat is the batch's progress file, written at every chunk. A task
     that has said nothing for ``TASK_STALLED_AFTER_SECONDS`` while reading or
     applying is taken as stopped; one still waiting for a worker is not. A task
-    that is alive holds the batch's row in its transaction, so the release skips
-    it however long its silence (PostgreSQL); on SQLite its lock makes the
-    release give up. Returns whether the batch was released.
+    that is alive holds the batch's row in its transaction: where the database
+    can tell (PostgreSQL), such a batch is not stalled however long its silence.
     """
     if not batch.is_working or progress.read(batch.pk).phase == "queued":
         return False
     reported = progress.last_report(batch.pk)
     if reported is None or time.time() - reported < conf.get("TASK_STALLED_AFTER_SECONDS"):
+        return False
+    if not connection.features.has_select_for_update_skip_locked:
+        return True  # SQLite: a live task's write lock makes the release give up instead
+    with transaction.atomic():
+        return bool(UploadBatch.objects.select_for_update(skip_locked=True).filter(pk=batch.pk).values_list("pk", flat=True))
+
+
+def as_released(batch: UploadBatch) -> UploadBatch:
+    """``batch`` as :func:`release_if_stalled` would leave it, unsaved: what a GET shows of stalled work."""
+    shown = copy.copy(batch)
+    shown.status = Status.DRAFT if batch.status == Status.STAGING else Status.READY
+    shown.task_error = stalled_message()
+    return shown
+
+
+def stalled_message() -> str:
+    return _("The background work stopped without finishing. Nothing was saved; please try again.")
+
+
+def release_if_stalled(batch: UploadBatch) -> bool:
+    """Release ``batch`` (as :func:`release_stalled`) when :func:`is_stalled`; for a POST, never a GET.
+
+    On SQLite a live task's lock makes the release give up. Returns whether the
+    batch was released (``batch`` is then read again).
+    """
+    if not is_stalled(batch):
         return False
     try:
         released = _release(UploadBatch.objects.filter(pk=batch.pk))
@@ -176,7 +202,7 @@ def release_if_stalled(batch: UploadBatch) -> bool:
 def _release(batches: QuerySet[UploadBatch]) -> list[UploadBatch]:
     """Put working ``batches`` back where the user can upload or confirm again, with a message (and ``upload_failed``,
     so webhooks say so); skip those a live task holds."""
-    message = _("The background work stopped without finishing. Nothing was saved; please try again.")
+    message = stalled_message()
     released = []
     with transaction.atomic():
         stalled = batches.select_for_update(skip_locked=True).filter(status__in=[Status.STAGING, Status.APPLYING])
