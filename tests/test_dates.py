@@ -8,7 +8,7 @@ import datetime
 import pytest
 from django.test import Client
 
-from bulkupload import fields, services
+from bulkupload import fields, fixing, services
 from bulkupload.models import UploadRow
 
 from .helpers import Wizard, csv_file, xlsx_file
@@ -161,3 +161,19 @@ def test_a_file_mixing_both_ways_is_asked_with_one_example_of_each(demo, acme_pe
     assert "“13/11/2026” can only be 13 November 2026" in page.content.decode()
     # Read day first (the en-GB default) the month-first text is invalid, named at its cell.
     assert wizard.batch().invalid_count == 1
+
+
+@pytest.mark.skipif(not all(map(past, NOV)), reason="needs the test dates to be in the past")
+def test_a_bulk_replace_keeps_the_answered_date_order(demo, acme_people):
+    # A day-first page language, a column answered month first: the rows a find-and-replace changes are checked again
+    # with the user's answer, not the locale's default.
+    alice = client_in("alice", "en-GB")
+    wizard = Wizard(alice).start()
+    wizard.upload(csv_file(rows(acme_people, ["03/10/2026", "10/03/2026", "03/10/2026"])), name="either.csv")
+    wizard.post_step("values", {"values-date_date": "mdy"})
+    answered = [datetime.date(2026, 3, 10), datetime.date(2026, 10, 3), datetime.date(2026, 3, 10)]
+    assert dates_of(wizard) == answered
+
+    assert fixing.replace_values(wizard.batch(), column="activity", find="Design", replace="Development") == 3
+    assert dates_of(wizard) == answered
+    assert set(wizard.batch().rows.values_list("values__activity", flat=True)) == {"Development"}

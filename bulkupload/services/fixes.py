@@ -15,14 +15,12 @@ from django.db.models import Exists, F, Func, JSONField, Max, OuterRef, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from .. import progress
 from ..bulk import update_values
 from ..exceptions import BatchNotReady, NoFileYet, StaleRows
 from ..models import UploadBatch, UploadRow
 from ..spec import UploadSpec
-from ..validation import RowValidator
-from .base import READY, Status, _chunks, batch_scope, lock_batch
-from .validating import RESULT_FIELDS, _finish_validation, _result_values, _revalidate
+from .base import READY, Status, batch_scope, lock_batch
+from .validating import _finish_validation, _revalidate, revalidate_rows
 
 #: Which rows a bulk replace may change.
 SCOPE_ALL, SCOPE_INVALID = "all", "invalid"
@@ -186,25 +184,13 @@ def replace_cells(*, batch: UploadBatch, column: str, find: str, replace: str, s
         mark = _next_mark(locked)
         changed = UploadRow.objects.filter(pk__in=targets.values("pk")).update(values=JSONSet("values", column, replace), version=mark)
         if changed:
-            _revalidate_where(locked, spec, locked.rows.filter(version=mark))
+            revalidate_rows(locked, locked.rows.filter(version=mark))
     return changed
 
 
 def _next_mark(batch: UploadBatch) -> int:
     """A version higher than every row's of ``batch``: rows set to it are exactly the ones one bulk write changed."""
     return (batch.rows.aggregate(top=Max("version"))["top"] or 0) + 1
-
-
-def _revalidate_where(batch: UploadBatch, spec: UploadSpec, rows: QuerySet[UploadRow]) -> None:
-    """Revalidate ``rows`` chunk by chunk, then the file rules and counts (inside the caller's lock)."""
-    scope = batch_scope(batch)[1]
-    validator = RowValidator(spec, scope)
-    for chunk in _chunks(rows, "values"):
-        results = validator.validate_chunk([raw for _row_id, raw in chunk])
-        found = [(row_id, *_result_values(spec, raw, result)) for (row_id, raw), result in zip(chunk, results, strict=True)]
-        update_values(UploadRow, RESULT_FIELDS, found)
-        progress.advance(len(chunk))
-    _finish_validation(batch, spec, scope, allowed=READY)
 
 
 # --- excluding rows and duplicate keys -----------------------------------------------------
@@ -228,10 +214,10 @@ def include_rows(*, batch: UploadBatch, row_ids: list[int]) -> int:
     """Take excluded rows back into the upload and check them again; how many came back."""
     with transaction.atomic():
         locked = lock_batch(batch.pk, READY)
-        spec, _scope = batch_scope(locked)
+        batch_scope(locked)  # its scope still exists and is the user's
         mark = _next_mark(locked)
         count = locked.rows.filter(pk__in=row_ids, status=Status.EXCLUDED).update(status=F("match"), version=mark)
-        _revalidate_where(locked, spec, locked.rows.filter(version=mark))
+        revalidate_rows(locked, locked.rows.filter(version=mark))
     return count
 
 

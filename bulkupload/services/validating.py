@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, QuerySet
 from django.utils import timezone
 
 from .. import progress
@@ -29,11 +29,17 @@ def validate_batch(batch: UploadBatch, *, row_ids: list[int] | None = None) -> U
 
 def _revalidate(batch: UploadBatch, row_ids: list[int] | None) -> None:
     """The work of :func:`validate_batch`, inside the caller's transaction and under its lock of the batch."""
-    spec, scope = batch_scope(batch)
-    validator = RowValidator(spec, scope, date_orders=batch.date_orders)
     rows = batch.rows.exclude(status=Status.EXCLUDED)  # a row the user excluded stays excluded
     if row_ids is not None:
         rows = rows.filter(pk__in=row_ids)
+    revalidate_rows(batch, rows)
+
+
+def revalidate_rows(batch: UploadBatch, rows: QuerySet[UploadRow]) -> None:
+    """Check ``rows`` of ``batch`` again chunk by chunk (with the date order the user answered), then the file rules
+    and counts; inside the caller's transaction and under its lock of the batch."""
+    spec, scope = batch_scope(batch)
+    validator = RowValidator(spec, scope, date_orders=batch.date_orders)
     for chunk in _chunks(rows, "values"):
         results = validator.validate_chunk([raw for _row_id, raw in chunk])
         found = [(row_id, *_result_values(spec, raw, result)) for (row_id, raw), result in zip(chunk, results, strict=True)]
