@@ -108,15 +108,22 @@ def refresh_statistics(model: type[models.Model]) -> None:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 
-def insert_values(model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple], *, batch_size: int = 1000) -> None:
+def returns_ids(model: type[models.Model]) -> bool:
+    """Whether :func:`insert_values` can hand back the primary keys the database gave the rows (one statement each chunk)."""
+    return bool(connections[router.db_for_write(model)].features.can_return_rows_from_bulk_insert and model._meta.pk.db_returning)
+
+
+def insert_values(
+    model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple], *, batch_size: int = 1000, returning: bool = False
+) -> list:
     """Insert ``rows``, each a tuple of values of ``fields``: no instances, no ``pre_save``, no signals.
 
     Every other column gets its field's default (a callable one called for each
     row), as ``model(**values)`` would give it; an automatic primary key is left
-    to the database.
+    to the database. ``returning`` (where :func:`returns_ids`): the rows' primary keys, in order.
     """
     if not rows:
-        return
+        return []
     alias = router.db_for_write(model)
     connection = connections[alias]
     named = [model._meta.get_field(name) for name in fields]
@@ -127,7 +134,7 @@ def insert_values(model: type[models.Model], fields: Sequence[str], rows: Sequen
     if not plain or any(field.has_db_default() for field in others):
         objs = [model(**{field.attname: value for field, value in zip(named, row, strict=True)}) for row in rows]
         model._default_manager.db_manager(alias).bulk_create(objs, batch_size=batch_size)
-        return
+        return [obj.pk for obj in objs] if returning else []
     if others:
         per_row = [field.has_default() and callable(field.default) for field in others]
         fixed = [None if call else field.get_default() for field, call in zip(others, per_row, strict=True)]
@@ -140,7 +147,7 @@ def insert_values(model: type[models.Model], fields: Sequence[str], rows: Sequen
             return (*row, *rest)
 
         rows = [complete(row) for row in rows]
-    _insert(model, alias, columns, rows, returning=False, batch_size=batch_size)
+    return _insert(model, alias, columns, rows, returning=returning, batch_size=batch_size)
 
 
 def insert_instances(model: type[models.Model], objs: Sequence[models.Model], *, batch_size: int = 1000) -> None:

@@ -268,8 +268,26 @@ class DuplicateKeyRule(FileRule):
                     yield row_id, ROW, _("Duplicate of row %(rows)s (same key).") % {"rows": listed}
 
 
-def run_file_rules(spec: UploadSpec, scope: Any, rows_factory) -> Iterator[tuple[int, str, str]]:
-    """Each of the spec's file rules over a fresh stream of the valid rows."""
-    for rule in spec.file_rules:
+class FedRules:
+    """The runs of the spec's file rules that take rows one by one (:meth:`FileRule.start`), fed as a file is staged."""
+
+    def __init__(self, spec: UploadSpec, scope: Any) -> None:
+        self.runs = {index: run for index, rule in enumerate(spec.file_rules) if (run := rule.start(spec=spec, scope=scope)) is not None}
+        self._shared = SharedValues()
+
+    def add(self, row_id: int, row_number: int, values: dict[str, Any], raw: dict[str, str]) -> None:
+        if self.runs:
+            row = StagedRow(row_id, row_number, self._shared(values), self._shared(raw))
+            for run in self.runs.values():
+                run.add(row)
+
+
+def run_file_rules(spec: UploadSpec, scope: Any, rows_factory, *, fed: FedRules | None = None) -> Iterator[tuple[int, str, str]]:
+    """Each of the spec's file rules: what a run ``fed`` while staging found, or its check over a fresh stream of the valid rows."""
+    runs = fed.runs if fed is not None else {}
+    for index, rule in enumerate(spec.file_rules):
+        if index in runs:
+            yield from runs[index].findings()
+            continue
         rows: Iterable[StagedRow] = rows_factory()
         yield from rule.check(rows, spec=spec, scope=scope)

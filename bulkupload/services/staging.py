@@ -16,21 +16,22 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
 from .. import conf, progress, signals
-from ..bulk import insert_values, refresh_statistics
+from ..bulk import insert_values, refresh_statistics, returns_ids
 from ..exceptions import FileRejected, NoFileYet
 from ..mapping import map_header
 from ..models import COUNT_FIELDS, UploadBatch, UploadRow
 from ..reading import Limits, check_file_size, open_table
 from ..reading.cells import record_problems
 from ..spec import UploadSpec, get_spec
-from ..validation import RowValidator
-from .base import ANALYZE_FROM_ROWS, OPEN, STAGING, Outcome, _delete_file, batch_scope, lock_batch, not_ready, save_fields
+from ..validation import FedRules, RowValidator
+from .base import ANALYZE_FROM_ROWS, OPEN, STAGING, Outcome, Status, _delete_file, batch_scope, lock_batch, not_ready, save_fields
 from .validating import RESULT_FIELDS, _finish_validation, _result_values
 from .values import prepare_values
 
 #: A staged row: its place and cells, what validation made of it (:data:`RESULT_FIELDS`), then the columns applying fills.
 STAGED_FIELDS = ["batch", "row_number", "values", *RESULT_FIELDS, "file_errors", "has_file_errors", "previous", "outcome", "version"]
 UNTOUCHED = ({}, False, None, Outcome.PENDING)
+MATCH = STAGED_FIELDS.index("match")
 
 
 def stage_upload(
@@ -66,7 +67,8 @@ def stage_upload(
         mapping = map_header(spec, table.header, file_name=name, sheet=table.sheet, header_row=table.header_row, positions=positions)
         version = _next_version(batch, locked)
         batch.rows.all().delete()
-        total = _stage_rows(batch, spec, scope, table.rows, mapping, version=version)
+        fed = FedRules(spec, scope) if returns_ids(UploadRow) else None
+        total = _stage_rows(batch, spec, scope, table.rows, mapping, version=version, fed=fed)
         if not total:
             raise FileRejected(_("The file has a header but no data rows."), file=name, sheet=table.sheet)
         upload.seek(0)
@@ -80,14 +82,16 @@ def stage_upload(
             "encoding": table.encoding,
             **({"plan": plan} if plan is not None else {}),
         }
-        _finish_staging(batch, locked, spec, scope, allowed=allowed, **file_fields)
+        _finish_staging(batch, locked, spec, scope, allowed=allowed, fed=fed, **file_fields)
     return batch
 
 
-def _finish_staging(batch: UploadBatch, locked: UploadBatch, spec: UploadSpec, scope: Any, *, allowed: tuple, **fields: Any) -> None:
+def _finish_staging(
+    batch: UploadBatch, locked: UploadBatch, spec: UploadSpec, scope: Any, *, allowed: tuple, fed: FedRules | None, **fields: Any
+) -> None:
     """Validation's end (file rules, counts, ``ready``), then the values step decided for the rows just staged (the
     owner's remembered mappings applied), so a page showing the upload only reads; listeners hear of it once committed."""
-    _finish_validation(batch, spec, scope, allowed=allowed, **fields)
+    _finish_validation(batch, spec, scope, allowed=allowed, fed=fed, **fields)
     batch.value_check = locked.value_check  # as stored: the caller may have forgotten the last file's decisions
     prepare_values(batch=batch, user=batch.owner)
     transaction.on_commit(lambda: signals.upload_ready.send(sender=UploadBatch, batch=batch))
@@ -118,8 +122,11 @@ def check_size(upload: IO[bytes], *, name: str) -> int | None:
     return getattr(upload, "size", None)
 
 
-def _stage_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, rows: Iterator, mapping: Any, *, version: int) -> int:
-    """Validate and insert the file's rows, chunk by chunk; how many there were."""
+def _stage_rows(
+    batch: UploadBatch, spec: UploadSpec, scope: Any, rows: Iterator, mapping: Any, *, version: int, fed: FedRules | None
+) -> int:
+    """Validate and insert the file's rows, chunk by chunk; how many there were. Each valid row, once it has its id,
+    goes to the runs of file rules in ``fed``: they need not read the rows back."""
     validator = RowValidator(spec, scope, date_orders=batch.date_orders)
     total = 0
     # Each chunk is validated before it is inserted: one write per row, never an update.
@@ -130,7 +137,11 @@ def _stage_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, rows: Iterator
             (batch.pk, number, raw, *_result_values(spec, raw, result), *UNTOUCHED, version)
             for (number, _cells), raw, result in zip(chunk, raws, results, strict=True)
         ]
-        insert_values(UploadRow, STAGED_FIELDS, staged)
+        ids = insert_values(UploadRow, STAGED_FIELDS, staged, returning=fed is not None)
+        if fed is not None:
+            for row_id, row, result in zip(ids, staged, results, strict=True):
+                if row[MATCH] != Status.INVALID:
+                    fed.add(row_id, row[1], result.values, row[2])
         total += len(staged)
         progress.advance(len(staged))
     if total >= ANALYZE_FROM_ROWS:

@@ -15,7 +15,17 @@ from ..bulk import update_rows, update_values
 from ..models import UploadBatch, UploadRow
 from ..reading.cells import current_problems
 from ..spec import StagedRow, UploadSpec
-from ..validation import DuplicateKeyRule, RowResult, RowValidator, SharedValues, decode_values, encode_values, key_text, run_file_rules
+from ..validation import (
+    DuplicateKeyRule,
+    FedRules,
+    RowResult,
+    RowValidator,
+    SharedValues,
+    decode_values,
+    encode_values,
+    key_text,
+    run_file_rules,
+)
 from .base import READY, Status, _chunks, _counts, batch_scope, lock_batch, save_fields
 
 
@@ -68,13 +78,18 @@ def _result_values(spec: UploadSpec, raw: dict[str, Any], result: RowResult) -> 
     return result.errors, result.match, result.match, encode_values(result.values), natural_key, target_pk, result.changes, seen
 
 
-def _finish_validation(batch: UploadBatch, spec: UploadSpec, scope: Any, *, allowed: tuple[str, ...], **fields: Any) -> None:
-    """File rules and counts, then the batch is ready: only the fields validation owns are written, and only from ``allowed``."""
-    _apply_file_rules(batch, spec, scope)
+def _finish_validation(
+    batch: UploadBatch, spec: UploadSpec, scope: Any, *, allowed: tuple[str, ...], fed: FedRules | None = None, **fields: Any
+) -> None:
+    """File rules and counts, then the batch is ready: only the fields validation owns are written, and only from ``allowed``.
+
+    ``fed``: the runs of file rules that staging handed every valid row as it read them (the others read the rows back).
+    """
+    _apply_file_rules(batch, spec, scope, fed=fed)
     save_fields(batch, allowed, **fields, **_counts(batch), status=UploadBatch.Status.READY, validated_at=timezone.now())
 
 
-def _apply_file_rules(batch: UploadBatch, spec: UploadSpec, scope: Any) -> None:
+def _apply_file_rules(batch: UploadBatch, spec: UploadSpec, scope: Any, *, fed: FedRules | None) -> None:
     rows = batch.rows.exclude(status=Status.EXCLUDED)  # an excluded row is no duplicate and breaks no file rule
     rows.filter(has_file_errors=True).update(file_errors={}, has_file_errors=False, status=F("match"))
     found: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -96,7 +111,7 @@ def _apply_file_rules(batch: UploadBatch, spec: UploadSpec, scope: Any) -> None:
             for row_id, number, data, raw in chunk:
                 yield StagedRow(row_id, number, shared(decode_values(spec.model, data)), shared(raw))
 
-    for row_id, column, message in run_file_rules(spec, scope, staged_rows):
+    for row_id, column, message in run_file_rules(spec, scope, staged_rows, fed=fed):
         found[row_id][column].append(message)
     flagged = [
         UploadRow(id=row_id, file_errors={k: list(v) for k, v in errors.items()}, has_file_errors=True, status=Status.INVALID)

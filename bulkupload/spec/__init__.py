@@ -13,7 +13,7 @@ A host app declares specs in ``<app>/uploads.py``; the engine autodiscovers them
 :class:`UploadSpec` with a row form of its own stays for uploads a model cannot describe.
 """
 
-from .base import CREATE, IMPORT_MODES, UPDATE, UPSERT, Column, FileRule, StagedRow, UploadSpec, format_cell, normalize_header
+from .base import CREATE, IMPORT_MODES, UPDATE, UPSERT, Column, FileRule, RuleRun, StagedRow, UploadSpec, format_cell, normalize_header
 from .model import ModelUploadSpec
 from .registry import AlreadyRegistered, NotRegistered, UploadRegistry, registry
 
@@ -27,6 +27,7 @@ __all__ = [
     "FileRule",
     "ModelUploadSpec",
     "NotRegistered",
+    "RuleRun",
     "StagedRow",
     "UploadRegistry",
     "UploadSpec",

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from django import forms
 from django.contrib.auth import get_permission_codename
@@ -76,14 +76,35 @@ class StagedRow:
     raw: dict[str, str] = field(default_factory=dict)
 
 
+class RuleRun(Protocol):
+    """One run of a file rule over one file: handed each valid row in file order, then asked what it found."""
+
+    def add(self, row: StagedRow) -> None: ...
+
+    def findings(self) -> Iterator[tuple[int, str, str]]: ...
+
+
 class FileRule:
     """A rule over the whole file: yields ``(row_id, column_key, message)`` for bad rows.
 
-    Rules see only rows that passed row validation, streamed in file order.
+    Rules see only rows that passed row validation, in file order. A rule defines
+    either :meth:`start` or :meth:`check`. With :meth:`start`, staging hands the run
+    each row as it is read, so a new file's rows are not read back from the database
+    for the rule; a fix checks the rows again through :meth:`check`, which feeds the
+    same run from the stored rows.
     """
 
+    def start(self, *, spec: UploadSpec, scope: Any) -> RuleRun | None:
+        """A new :class:`RuleRun` of this rule; None (the default) when the rule reads all rows in :meth:`check`."""
+        return None
+
     def check(self, rows: Iterable[StagedRow], *, spec: UploadSpec, scope: Any) -> Iterator[tuple[int, str, str]]:
-        raise NotImplementedError
+        run = self.start(spec=spec, scope=scope)
+        if run is None:
+            raise NotImplementedError(f"{type(self).__name__} defines neither start() nor check().")
+        for row in rows:
+            run.add(row)
+        yield from run.findings()
 
 
 class UploadSpec:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -72,42 +72,54 @@ class EntryRules(forms.Form):
 class DailyHoursRule(spec.FileRule):
     """An employee's hours on one day, the file's rows plus entries the file leaves alone, are at most 24."""
 
-    def check(self, rows: Iterable[spec.StagedRow], *, spec: spec.UploadSpec, scope: Tenant) -> Iterator[tuple[int, str, str]]:
+    def start(self, *, spec: spec.UploadSpec, scope: Tenant) -> DailyHours:
+        return DailyHours(scope)
+
+
+class DailyHours:
+    """One run of :class:`DailyHoursRule`: handed the file's valid rows as they are read, then totals each day."""
+
+    def __init__(self, tenant: Tenant) -> None:
+        self.tenant = tenant
         # Only (row id, project, hours) per row is kept: memory stays small for 100,000 rows.
-        by_day: dict[tuple[int, datetime.date], list[tuple[int, int, Decimal]]] = defaultdict(list)
-        for row in rows:
-            values = row.values
-            by_day[(values["employee_id"], values["date"])].append((row.id, values["project_id"], values["hours"]))
+        self.by_day: dict[tuple[int, datetime.date], list[tuple[int, int, Decimal]]] = defaultdict(list)
+
+    def add(self, row: spec.StagedRow) -> None:
+        values = row.values
+        self.by_day[(values["employee_id"], values["date"])].append((row.id, values["project_id"], values["hours"]))
+
+    def findings(self) -> Iterator[tuple[int, str, str]]:
+        by_day = self.by_day
         if not by_day:
             return
-        # Existing entries for those days, one query per 500 employees.
-        existing: dict[tuple[int, datetime.date], list[tuple[int, Decimal]]] = defaultdict(list)
-        employees = sorted({e for e, _d in by_day})
-        dates = {d for _e, d in by_day}
-        for start in range(0, len(employees), 500):
-            found = Entry.objects.filter(
-                tenant=scope,
-                employee_id__in=employees[start : start + 500],
-                date__in=dates,
-            ).values_list("employee_id", "date", "project_id", "hours")
-            for employee_id, day, project_id, hours in found:
-                if (employee_id, day) in by_day:
-                    existing[(employee_id, day)].append((project_id, hours))
+        existing = self.existing()
         for key, day_rows in by_day.items():
             in_file = {project_id for _id, project_id, _hours in day_rows}
             total = sum((hours for _id, _project, hours in day_rows), Decimal(0))
             total += sum((h for project_id, h in existing.get(key, ()) if project_id not in in_file), Decimal(0))
             if total > MAX_DAILY_HOURS:
+                message = _("%(total)s hours on %(date)s for this employee; at most 24 are allowed.") % {
+                    "total": format_cell(total),
+                    "date": shown_date(key[1]),
+                }
                 for row_id, _project, _hours in day_rows:
-                    yield (
-                        row_id,
-                        "hours",
-                        _("%(total)s hours on %(date)s for this employee; at most 24 are allowed.")
-                        % {
-                            "total": format_cell(total),
-                            "date": shown_date(key[1]),
-                        },
-                    )
+                    yield row_id, "hours", message
+
+    def existing(self) -> dict[tuple[int, datetime.date], list[tuple[int, Decimal]]]:
+        """The tenant's entries on the file's employees' days: (project, hours), one query per 500 employees."""
+        existing: dict[tuple[int, datetime.date], list[tuple[int, Decimal]]] = defaultdict(list)
+        employees = sorted({e for e, _d in self.by_day})
+        dates = {d for _e, d in self.by_day}
+        for start in range(0, len(employees), 500):
+            found = Entry.objects.filter(
+                tenant=self.tenant,
+                employee_id__in=employees[start : start + 500],
+                date__in=dates,
+            ).values_list("employee_id", "date", "project_id", "hours")
+            for employee_id, day, project_id, hours in found:
+                if (employee_id, day) in self.by_day:
+                    existing[(employee_id, day)].append((project_id, hours))
+        return existing
 
 
 @spec.register
