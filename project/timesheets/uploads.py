@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import array
 import datetime
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -69,6 +71,15 @@ class EntryRules(forms.Form):
         return day
 
 
+@dataclass
+class DayInFile:
+    """An employee's day as the file has it: the hours of its rows, their projects and the rows' ids."""
+
+    hours: Decimal = Decimal(0)
+    projects: set[int] = field(default_factory=set)
+    rows: array.array = field(default_factory=lambda: array.array("q"))
+
+
 class DailyHoursRule(spec.FileRule):
     """An employee's hours on one day, the file's rows plus entries the file leaves alone, are at most 24."""
 
@@ -81,28 +92,32 @@ class DailyHours:
 
     def __init__(self, tenant: Tenant) -> None:
         self.tenant = tenant
-        # Only (row id, project, hours) per row is kept: memory stays small for 100,000 rows.
-        self.by_day: dict[tuple[int, datetime.date], list[tuple[int, int, Decimal]]] = defaultdict(list)
+        # Per employee and day: the file's hours on it, its projects and its rows' ids (8 bytes a row, in an array), so
+        # that a million rows stay a few megabytes.
+        self.by_day: dict[tuple[int, datetime.date], DayInFile] = {}
 
     def add(self, row: spec.StagedRow) -> None:
         values = row.values
-        self.by_day[(values["employee_id"], values["date"])].append((row.id, values["project_id"], values["hours"]))
+        key = (values["employee_id"], values["date"])
+        day = self.by_day.get(key)
+        if day is None:
+            day = self.by_day[key] = DayInFile()
+        day.hours += values["hours"]
+        day.projects.add(values["project_id"])
+        day.rows.append(row.id)
 
     def findings(self) -> Iterator[tuple[int, str, str]]:
-        by_day = self.by_day
-        if not by_day:
+        if not self.by_day:
             return
         existing = self.existing()
-        for key, day_rows in by_day.items():
-            in_file = {project_id for _id, project_id, _hours in day_rows}
-            total = sum((hours for _id, _project, hours in day_rows), Decimal(0))
-            total += sum((h for project_id, h in existing.get(key, ()) if project_id not in in_file), Decimal(0))
+        for key, day in self.by_day.items():
+            total = day.hours + sum((h for project_id, h in existing.get(key, ()) if project_id not in day.projects), Decimal(0))
             if total > MAX_DAILY_HOURS:
                 message = _("%(total)s hours on %(date)s for this employee; at most 24 are allowed.") % {
                     "total": format_cell(total),
                     "date": shown_date(key[1]),
                 }
-                for row_id, _project, _hours in day_rows:
+                for row_id in day.rows:
                     yield row_id, "hours", message
 
     def existing(self) -> dict[tuple[int, datetime.date], list[tuple[int, Decimal]]]:
