@@ -180,7 +180,8 @@ class UploadRow(models.Model):
         SKIPPED = "skipped", _("Skipped")
         KEPT = "kept", _("Kept existing")
 
-    batch = models.ForeignKey(UploadBatch, on_delete=models.CASCADE, related_name="rows")
+    # No index of its own: every index of the table starts with the batch (each inserted row costs one index less).
+    batch = models.ForeignKey(UploadBatch, on_delete=models.CASCADE, related_name="rows", db_index=False)
     row_number = models.PositiveIntegerField(_("row"))
     #: The cells as the user wrote them, keyed by column key.
     values = models.JSONField(default=dict)
