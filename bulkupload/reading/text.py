@@ -6,9 +6,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import re
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 from django.utils.translation import gettext as _
 
@@ -27,41 +28,48 @@ UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[
 ENCODING_NAMES = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252", "latin-1": "Latin-1"}
 
 
-def decode(raw: bytes, *, name: str) -> tuple[str, str]:
-    """The file's text and its encoding: by its byte-order mark, else strict UTF-8, else ``CSV_FALLBACK_ENCODING``.
+#: Bytes read at a time: the text is decoded and its rows read block by block, never held whole.
+BLOCK = 1 << 20
 
-    The fallback is used only when no part of the file reads as UTF-8: a file of
-    valid UTF-8 with a stray invalid byte is refused, naming the line and byte,
-    rather than imported whole as mojibake ("Ã©" for "é").
+
+def detect_encoding(fileobj: IO[bytes], *, name: str) -> tuple[str, int]:
+    """The file's encoding and its number of lines: by its byte-order mark, else strict UTF-8, else ``CSV_FALLBACK_ENCODING``.
+
+    The whole file is decoded once to check it, a block at a time. The fallback is
+    used only when no part of the file reads as UTF-8: a file of valid UTF-8 with a
+    stray invalid byte is refused, naming the line and byte, rather than imported
+    whole as mojibake ("Ã©" for "é").
     """
-    if raw.startswith(codecs.BOM_UTF8):
-        return _strict(raw, "utf-8-sig", name=name), "utf-8-sig"
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return _strict(raw, "utf-16", name=name), "utf-16"
+    fileobj.seek(0)
+    start = fileobj.read(4)
+    if start.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", _strict(fileobj, "utf-8-sig", name=name)
+    if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", _strict(fileobj, "utf-16", name=name)
     try:
-        return _checked(raw.decode("utf-8"), name=name), "utf-8"
+        return "utf-8", _lines_checked(fileobj, "utf-8", name=name)
     except UnicodeDecodeError as exc:
-        utf8_error = exc
+        utf8_error = exc.start
     fallback = conf.get("CSV_FALLBACK_ENCODING")
     if not fallback:
-        raise _undecodable(raw, utf8_error.start, "utf-8", name=name)
-    if UTF8_SEQUENCE.search(raw):
+        raise _undecodable(fileobj, utf8_error, "utf-8", name=name)
+    if _has_utf8_sequence(fileobj):
         # Accented letters written as UTF-8 beside a stray byte: any other encoding would garble every one of them.
         message = _(
             "The file is UTF-8 text except for one byte: line %(line)d has the byte 0x%(byte)02X at position %(column)d, "
             "which is not UTF-8. Save the file as CSV UTF-8 and upload again."
         )
-        raise _undecodable(raw, utf8_error.start, "utf-8", name=name, message=message)
+        raise _undecodable(fileobj, utf8_error, "utf-8", name=name, message=message)
     try:
-        return _checked(raw.decode(fallback), name=name), fallback
+        return fallback, _lines_checked(fileobj, fallback, name=name)
     except UnicodeDecodeError as exc:
         message = _(
             "The file's text is neither UTF-8 nor %(encoding)s: line %(line)d has the byte 0x%(byte)02X at position %(column)d. "
             "Save it as CSV UTF-8 and upload again."
         )
-        raise _undecodable(raw, min(exc.start, utf8_error.start), fallback, name=name, message=message) from None
+        raise _undecodable(fileobj, min(exc.start, utf8_error), fallback, name=name, message=message) from None
     except LookupError:
-        raise _undecodable(raw, utf8_error.start, "utf-8", name=name) from None
+        raise _undecodable(fileobj, utf8_error, "utf-8", name=name) from None
 
 
 def encoding_label(encoding: str) -> str:
@@ -69,30 +77,64 @@ def encoding_label(encoding: str) -> str:
     return ENCODING_NAMES.get(encoding.lower(), encoding)
 
 
-def _strict(raw: bytes, encoding: str, *, name: str) -> str:
+def _strict(fileobj: IO[bytes], encoding: str, *, name: str) -> int:
     try:
-        return _checked(raw.decode(encoding), name=name)
+        return _lines_checked(fileobj, encoding, name=name)
     except UnicodeDecodeError as exc:
-        raise _undecodable(raw, exc.start, encoding, name=name) from None
+        raise _undecodable(fileobj, exc.start, encoding, name=name) from None
     except LookupError:
         raise FileRejected(_("The file's text cannot be decoded; save it as CSV UTF-8 and upload again."), file=name) from None
 
 
-def _checked(text: str, *, name: str) -> str:
-    if "\x00" in text:
-        raise FileRejected(_("The file contains NUL bytes; it is not a CSV text file."), file=name)
-    return text
+def _lines_checked(fileobj: IO[bytes], encoding: str, *, name: str) -> int:
+    """Decode the whole file a block at a time; its number of lines. A byte that is not ``encoding`` raises
+    :class:`UnicodeDecodeError` whose ``start`` is its offset in the file; a NUL character, :class:`FileRejected`."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    fileobj.seek(0)
+    offset, lines = 0, 1
+    for block in itertools.chain(iter(lambda: fileobj.read(BLOCK), b""), [b""]):  # the empty block ends the decoding
+        try:
+            text = decoder.decode(block, final=not block)
+        except UnicodeDecodeError as exc:
+            held = len(exc.object) - len(block)  # bytes of an unfinished sequence the decoder kept from the block before
+            raise UnicodeDecodeError(exc.encoding, exc.object, offset - held + exc.start, offset - held + exc.end, exc.reason) from None
+        if "\x00" in text:
+            raise FileRejected(_("The file contains NUL bytes; it is not a CSV text file."), file=name)
+        lines += text.count("\n")
+        offset += len(block)
+    return lines
 
 
-def _undecodable(raw: bytes, offset: int, encoding: str, *, name: str, message: str = "") -> FileRejected:
+def _has_utf8_sequence(fileobj: IO[bytes]) -> bool:
+    """Whether any part of the file is a UTF-8 sequence of two to four bytes (blocks overlap by three bytes)."""
+    fileobj.seek(0)
+    tail = b""
+    for block in iter(lambda: fileobj.read(BLOCK), b""):
+        if UTF8_SEQUENCE.search(tail + block):
+            return True
+        tail = block[-3:]
+    return False
+
+
+def _undecodable(fileobj: IO[bytes], offset: int, encoding: str, *, name: str, message: str = "") -> FileRejected:
     """Name the line and byte that are not ``encoding`` (positions count bytes from 1), and ask for a UTF-8 save."""
-    line = raw.count(b"\n", 0, offset) + 1
-    column = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+    fileobj.seek(0)
+    line, line_start, read = 1, 0, 0
+    while read < offset:
+        block = fileobj.read(min(BLOCK, offset - read))
+        if not block:
+            break
+        line += block.count(b"\n")
+        if (last := block.rfind(b"\n")) >= 0:
+            line_start = read + last + 1
+        read += len(block)
+    byte = fileobj.read(1)[:1] or b"\x00"
     message = message or _(
         "The file's text is not valid %(encoding)s: line %(line)d has the byte 0x%(byte)02X at position %(column)d. "
         "Save it as CSV UTF-8 and upload again."
     )
-    return FileRejected(message % {"encoding": encoding_label(encoding), "line": line, "byte": raw[offset], "column": column}, file=name)
+    values = {"encoding": encoding_label(encoding), "line": line, "byte": byte[0], "column": offset - line_start + 1}
+    return FileRejected(message % values, file=name)
 
 
 def sniff_delimiter(first_line: str) -> str:
@@ -104,22 +146,21 @@ def sniff_delimiter(first_line: str) -> str:
 
 
 class CsvBook:
-    """A CSV file decoded once; it has no sheets, and :meth:`table` reads it."""
+    """A CSV file whose encoding was found once; it has no sheets, and :meth:`table` streams its rows."""
 
     format = CSV
     sheet_names: list[str] = []
 
     def __init__(self, fileobj: IO[bytes], *, name: str, limits: Limits, budget: Budget) -> None:
-        fileobj.seek(0)
-        self.name, self.limits, self.budget = name, limits, budget
-        self.text, self.encoding = decode(fileobj.read(limits.max_file_size + 1), name=name)
+        self.fileobj, self.name, self.limits, self.budget = fileobj, name, limits, budget
+        self.encoding, self.lines = detect_encoding(fileobj, name=name)
 
     def value_rows(self, sheet: str | None = None) -> int:
         """About how many rows the file has: its lines."""
-        return self.text.count("\n") + 1
+        return self.lines
 
     def table(self, sheet: str | None = None, *, closing: bool = False) -> Table:
-        table = open_csv(self.text, name=self.name, limits=self.limits, budget=self.budget)
+        table = open_csv(self.fileobj, self.encoding, name=self.name, limits=self.limits, budget=self.budget)
         table.encoding = self.encoding
         return table
 
@@ -127,28 +168,52 @@ class CsvBook:
         pass
 
 
-def open_csv(text: str, *, name: str, limits: Limits, budget: Budget) -> Table:
+def open_csv(fileobj: IO[bytes], encoding: str, *, name: str, limits: Limits, budget: Budget) -> Table:
     skip, delimiter = 0, None
-    first_end = _line_end(text, 0)
-    first = text[:first_end].strip(" ")  # not the tab that "sep=\t" names
-    if first.lower().startswith("sep=") and len(first) == 5:
-        # Excel's hint line: "sep=;" names the delimiter and is not part of the table.
-        delimiter, skip = first[4], 1
-    if delimiter is None:
-        start = 0
-        while start < len(text) and not text[start : _line_end(text, start)].strip():
-            start = _line_end(text, start) + 1
-        delimiter = sniff_delimiter(text[start : _line_end(text, start)])
-    rows = _csv_rows(io.StringIO(text, newline=""), delimiter=delimiter, skip=skip, name=name, limits=limits)
+    lines = _text_lines(fileobj, encoding)
+    try:
+        first = next(lines, "").rstrip("\r\n").strip(" ")  # not the tab that "sep=\t" names
+        if first.lower().startswith("sep=") and len(first) == 5:
+            # Excel's hint line: "sep=;" names the delimiter and is not part of the table.
+            delimiter, skip = first[4], 1
+        if delimiter is None:
+            line = first
+            while not line.strip() and (line := next(lines, None)) is not None:
+                pass
+            delimiter = sniff_delimiter((line or "").rstrip("\r\n"))
+    finally:
+        lines.close()
+    rows = _csv_rows(_text_lines(fileobj, encoding), delimiter=delimiter, skip=skip, name=name, limits=limits)
     return build_table(budget.metered(rows), name=name, limits=limits, format=CSV)
 
 
-def _line_end(text: str, start: int) -> int:
-    ends = [i for i in (text.find("\n", start), text.find("\r", start)) if i >= 0]
-    return min(ends) if ends else len(text)
+def _text_lines(fileobj: IO[bytes], encoding: str) -> Iterator[str]:
+    """The file's lines from its start, decoded a block at a time, each with its line end ("\n", "\r" or "\r\n"), as
+    ``io.StringIO(text, newline="")`` gives them. The file object stays open: only the text reader over it is closed."""
+    fileobj.seek(0)
+    reader = io.TextIOWrapper(io.BufferedReader(_Borrowed(fileobj), BLOCK), encoding=encoding, newline="")
+    try:
+        yield from reader
+    finally:
+        reader.close()
 
 
-def _csv_rows(stream: io.StringIO, *, delimiter: str, skip: int, name: str, limits: Limits) -> Iterator[tuple[int, list[str]]]:
+class _Borrowed(io.RawIOBase):
+    """Bytes read from a file object that is not closed with its reader (the caller's upload or stored file)."""
+
+    def __init__(self, fileobj: IO[bytes]) -> None:
+        self._fileobj = fileobj
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._fileobj.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _csv_rows(stream: Iterator[str], *, delimiter: str, skip: int, name: str, limits: Limits) -> Iterator[tuple[int, list[str]]]:
     reader = csv.reader(stream, delimiter=delimiter)
     record = 0
     try:
