@@ -27,10 +27,10 @@ from .models import UploadBatch
 from .reading.estimate import estimate_rows
 
 # Kept importable from here, where the views, the admin, the API and the command have always found them.
-from .services import release_if_stalled, release_stalled
+from .services import release_stalled
 from .tasks import run_apply, run_staging
 
-__all__ = ["estimate_rows", "release_if_stalled", "release_stalled", "run_apply", "run_staging"]
+__all__ = ["estimate_rows", "release_stalled", "run_apply", "run_staging"]
 Status = UploadBatch.Status
 logger = logging.getLogger(__name__)
 

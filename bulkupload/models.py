@@ -77,7 +77,7 @@ class UploadBatch(models.Model):
     plan = models.JSONField(default=dict, blank=True)
     #: The text encoding a CSV file was read in ("" for a workbook).
     encoding = models.CharField(max_length=40, blank=True)
-    #: The values step (``values.prepare``): ``ready`` once looked at after staging, ``step`` whether the wizard shows
+    #: The values step (``services.values.prepare_values``): ``ready`` once looked at after staging, ``step`` whether the wizard shows
     #: it, ``dates`` (column key → "dmy"/"mdy"), ``asked`` (date columns the file cannot tell), ``applied``
     #: (column key → {text in the file: value written}), ``done`` once the user confirmed the step. {} after each staging.
     value_check = models.JSONField(default=dict, blank=True)

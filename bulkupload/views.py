@@ -235,8 +235,7 @@ class ProgressView(PageMixin, TemplateView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """ "Try again" on work whose worker died: release the batch, then go where the user retries."""
-        batch_id = kwargs["batch_id"] if "batch_id" in kwargs else kwargs["upload_id"]  # the admin's page names it so
-        batch = selectors.batch_for_user_or_404(request.user, batch_id)
+        batch = selectors.batch_for_user_or_404(request.user, kwargs["batch_id"])
         if services.release_if_stalled(batch):
             return redirect(self.get_retry_url(batch))
         return redirect(request.path)  # not stalled (any more): the page says where the work stands

@@ -20,7 +20,7 @@ from bulkupload.spec import get_spec
 from project.timesheets.models import Employee, Entry, Membership, Project
 
 from .conftest import login
-from .helpers import HEADER, SPEC, xlsx_file
+from .helpers import HEADER, SPEC, worker_died, xlsx_file
 
 BATCHES = reverse("admin:bulkupload_uploadbatch_changelist")
 ENTRIES = reverse("admin:timesheets_entry_changelist")
@@ -337,6 +337,23 @@ def test_a_large_admin_upload_shows_its_progress_in_the_admin_look(admin, acme_p
     background.run_staging(upload_id, sheet=None, positions=None)
 
     assert admin.get(progress_url)["Location"] == reverse("admin:timesheets_entry_bulkupload_wizard", args=[upload_id, "preview"])
+
+
+def test_trying_again_on_the_admin_progress_page_releases_stalled_work_into_the_admin_wizard(admin, acme_people, workday, settings):
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 2}
+    settings.TASKS = {"default": {"BACKEND": compat.backend_path("dummy.DummyBackend")}}
+    created = admin.post(UPLOAD)
+    upload_id = created["Location"].split("/")[-3]
+    file = io.BytesIO(xlsx_file(rows_for(acme_people, workday)))
+    file.name = "march.xlsx"
+    admin.post(created["Location"], {f"bulkupload_{upload_id}-current_step": "upload", "upload-file": file})
+    worker_died(upload_id, phase="reading", silent_for=601)
+    progress_url = reverse("admin:timesheets_entry_bulkupload_progress", args=[upload_id])
+
+    response = admin.post(progress_url)
+
+    assert response["Location"] == reverse("admin:timesheets_entry_bulkupload_wizard", args=[upload_id, "upload"])
+    assert UploadBatch.objects.get(pk=upload_id).status == UploadBatch.Status.DRAFT
 
 
 # --- tenant scope: staff see and touch only their own tenant's uploads and entries --------------------------------
