@@ -187,7 +187,7 @@ class UploadRow(models.Model):
     #: Model values of a row that passed row validation (JSON-encoded).
     data = models.JSONField(null=True, blank=True)
     natural_key = models.CharField(max_length=255, blank=True)
-    #: Row-level errors by column key ("__all__" for the row as a whole).
+    #: Row-level errors by column key (``NON_FIELD_ERRORS``, "__all__", for the row as a whole).
     errors = models.JSONField(default=dict, blank=True)
     #: Errors from rules over the whole file (duplicates, daily totals).
     file_errors = models.JSONField(default=dict, blank=True)
