@@ -66,7 +66,7 @@ class AdminStartView(AdminPageMixin, views.StartView):
         except LimitReached as exc:
             messages.error(request, str(exc))
             return redirect(request.path)
-        batch = services.create_batch(self.spec, request.user)
+        batch = services.create_batch(spec=self.spec, user=request.user)
         return redirect(self.admin_url("wizard", upload_id=batch.pk, step="upload"))
 
 

@@ -116,7 +116,7 @@ def apply_or_queue(
     if batch is None or not runs_in_background(batch.valid_count):
         if batch is not None:
             services.forget_task_error(batch=batch)
-        return services.apply_batch(batch_id, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
+        return services.apply_batch(batch_id=batch_id, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
     return queue_apply(batch_id, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
 
 

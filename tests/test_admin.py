@@ -41,9 +41,9 @@ def rows_for(people, day, hours=(7.5, 4, 8)):
 
 def apply_rows(rows, *, skip_invalid=False) -> UploadBatch:
     alice = get_user_model().objects.get(username="alice")
-    batch = services.create_batch(get_spec(SPEC), alice)
+    batch = services.create_batch(spec=get_spec(SPEC), user=alice)
     services.stage_upload(batch, io.BytesIO(xlsx_file(rows)), name="march.xlsx")
-    return services.apply_batch(batch.pk, skip_invalid=skip_invalid)[0]
+    return services.apply_batch(batch_id=batch.pk, skip_invalid=skip_invalid)[0]
 
 
 def staff(acme, *codenames: str) -> Client:
@@ -367,9 +367,9 @@ def tenant_rows(tenant, day) -> list[list]:
 
 def upload_as(username: str, rows) -> UploadBatch:
     user = get_user_model().objects.get(username=username)
-    batch = services.create_batch(get_spec(SPEC), user)
+    batch = services.create_batch(spec=get_spec(SPEC), user=user)
     services.stage_upload(batch, io.BytesIO(xlsx_file(rows)), name=f"{username}.xlsx")
-    return services.apply_batch(batch.pk)[0]
+    return services.apply_batch(batch_id=batch.pk)[0]
 
 
 def tenant_staff(username: str, tenant) -> Client:
@@ -596,7 +596,7 @@ def test_the_receipt_shows_the_values_as_the_preview_read_them(alice, acme_peopl
 
 def test_after_a_rollback_the_receipt_says_its_counts_are_history(alice, acme_people, workday):
     batch = apply_rows(rows_for(acme_people, workday))
-    services.rollback_batch(batch.pk)
+    services.rollback_batch(batch_id=batch.pk)
     page = alice.get(reverse("bulkupload:batch", kwargs={"batch_id": batch.pk})).content.decode()
     assert "This upload was rolled back on" in page
     assert "the 3 entries it created were deleted" in page
