@@ -32,6 +32,11 @@ class BatchFormMixin:
         step's own work may have added one)."""
 
 
+def errors_id(shown: forms.BoundField | forms.BaseForm) -> str:
+    """The id of the element showing a field's errors (``<field id>_errors``) or a form's own (``<prefix>_errors``)."""
+    return f"{shown.auto_id if isinstance(shown, forms.BoundField) else shown.prefix}_errors"
+
+
 class UploadForm(BatchFormMixin, forms.Form):
     """Step ``upload``: choose the file. A valid form has a readable file (or the batch already holds one)."""
 
@@ -56,7 +61,7 @@ class UploadForm(BatchFormMixin, forms.Form):
 
     def mark_errors(self) -> None:
         if self["file"].errors:
-            shown = f"{self['file'].auto_id}_help {self['file'].auto_id}_errors"
+            shown = f"{self['file'].auto_id}_help {errors_id(self['file'])}"
             self.fields["file"].widget.attrs.update({"aria-describedby": shown, "aria-invalid": "true", "autofocus": True})
 
     def clean_file(self):
@@ -155,7 +160,7 @@ class ColumnsForm(BatchFormMixin, forms.Form):
         # Tie each error to its choice, so a screen reader reads both together.
         for name in self.errors:
             if name in self.fields:
-                self.fields[name].widget.attrs.update({"aria-invalid": "true", "aria-describedby": f"{self[name].auto_id}_err"})
+                self.fields[name].widget.attrs.update({"aria-invalid": "true", "aria-describedby": errors_id(self[name])})
 
     def clean(self):
         cleaned = super().clean()
@@ -217,7 +222,7 @@ class ConfirmForm(BatchFormMixin, forms.Form):
 
     def mark_errors(self) -> None:
         if self.non_field_errors():  # invalid rows not skipped: the choice that answers it is focused
-            shown = f"{self['skip_invalid'].auto_id}_help confirm-errors"
+            shown = f"{self['skip_invalid'].auto_id}_help {errors_id(self)}"
             self.fields["skip_invalid"].widget.attrs.update({"aria-describedby": shown, "autofocus": True})
 
     def clean(self):
@@ -272,6 +277,11 @@ class ValuesForm(BatchFormMixin, forms.Form):
                     choices=self._choices(entry, value),
                     initial=value.chosen or (value.suggestions[0] if value.suggestions else ""),
                 )
+
+    def mark_errors(self) -> None:
+        for name in self.errors:
+            if name in self.names:  # a value's choice; its message is beside it
+                self.fields[name].widget.attrs.update({"aria-invalid": "true", "aria-describedby": errors_id(self[name])})
 
     @staticmethod
     def _choices(entry: values.ColumnValues, value: values.DistinctValue) -> list:
