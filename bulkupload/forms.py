@@ -76,6 +76,22 @@ class UploadForm(BatchFormMixin, forms.Form):
         return upload
 
 
+class SheetChoiceForm(forms.Form):
+    """The columns step's choice of sheet: a GET form that shows the step again for another sheet of the workbook."""
+
+    sheet = forms.ChoiceField(
+        label=_("Sheet to read"),
+        help_text=_("The workbook has several sheets. The first one with the expected columns is chosen."),
+        widget=forms.Select(attrs={"id": "sheet-choice", "aria-describedby": "sheet-choice-help"}),
+    )
+    #: A sheet is always selected; the page's own markup needs no browser check.
+    use_required_attribute = False
+
+    def __init__(self, *args: Any, sheets: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["sheet"].choices = [(name, name) for name in sheets]
+
+
 class ColumnsForm(BatchFormMixin, forms.Form):
     """Step ``columns``: which sheet to read and which file column feeds which spec column.
 
@@ -119,6 +135,12 @@ class ColumnsForm(BatchFormMixin, forms.Form):
                 # Coming back: what the user confirmed (unlisted columns were ignored); otherwise the suggestion.
                 initial=current.get(suggestion.index, "") if current else suggestion.proposed,
             )
+
+    def sheet_choice(self) -> forms.BoundField | None:
+        """The sheet to read, for the step's GET form (None when the file has one sheet to read)."""
+        if self.plan is None or len(self.plan.sheets) < 2:
+            return None
+        return SheetChoiceForm(initial={"sheet": self.plan.sheet}, sheets=self.plan.sheets)["sheet"]
 
     def _staged_positions(self) -> dict[str, int]:
         """The mapping already confirmed for this sheet, when the user comes back to the step."""
