@@ -125,6 +125,8 @@ class UploadWizard(SpecMixin, NamedUrlSessionWizardView):
 
     def post(self, *args: Any, **kwargs: Any) -> HttpResponse:
         # The URL says where the user is; the session may have lost it (expired, overwritten by another tab).
+        # Not a formtools hook: WizardView.post takes the step from the session and the posted management form before
+        # any hook (get_form, process_step) runs, and NamedUrlWizardView reads the URL's step only on a GET.
         step = kwargs["step"]
         if self.storage.current_step != step:
             self.storage.current_step = step
