@@ -24,7 +24,7 @@ from django.views.generic import TemplateView
 
 from . import conf, fixing, preview, selectors
 from .exceptions import BatchNotReady
-from .forms import RowFixFormSet
+from .fixforms import RowFixFormSet
 from .models import UploadBatch, UploadRow
 from .spec import UploadSpec
 from .views import SpecMixin, wizard_url

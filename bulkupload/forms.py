@@ -13,12 +13,11 @@ from django.utils.translation import ngettext
 
 from . import fields, mapping, services, values
 from .exceptions import FileRejected
-from .fixforms import RowFixFormSet
 from .models import UploadBatch
 from .spec import UploadSpec
 
 # Kept importable from here, where the fix pages find it.
-__all__ = ["ColumnsForm", "ConfirmForm", "PreviewForm", "RowFixFormSet", "UploadForm", "ValuesForm"]
+__all__ = ["ColumnsForm", "ConfirmForm", "PreviewForm", "SheetChoiceForm", "UploadForm", "ValuesForm", "errors_id"]
 
 
 class BatchFormMixin:

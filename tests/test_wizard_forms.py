@@ -140,3 +140,17 @@ def test_every_description_a_screen_reader_is_pointed_to_is_on_the_page(alice, r
     assert [(element, named) for element, named in parser.described if named not in parser.ids] == []
     # The errors shown are among them: each in the element the convention names, <field id>_errors or <form prefix>_errors.
     assert any(named.endswith("_errors") for _element, named in parser.described), parser.described
+
+
+def test_an_invalid_cell_of_the_preview_is_marked_and_described_by_its_message(alice, rows):
+    rows[1][3] = 30  # hours
+    wizard = Wizard(alice).start()
+    wizard.upload(xlsx_file(rows))
+
+    page = wizard.preview().content.decode()
+
+    hours = re.search(r'<input type="text" name="fix-0-hours"[^>]*>', page).group(0)
+    note = re.search(r'<input type="text" name="fix-0-note"[^>]*>', page).group(0)
+    assert 'aria-invalid="true"' in hours and "aria-invalid" not in note
+    assert 'aria-describedby="id_fix-0-hours_errors"' in hours
+    assert re.search(r'<span class="cell-error" id="id_fix-0-hours_errors">[^<]*\S', page)
