@@ -16,7 +16,6 @@ from .exceptions import FileRejected
 from .models import UploadBatch
 from .spec import UploadSpec
 
-# Kept importable from here, where the fix pages find it.
 __all__ = ["ColumnsForm", "ConfirmForm", "PreviewForm", "SheetChoiceForm", "UploadForm", "ValuesForm", "errors_id"]
 
 
@@ -94,7 +93,7 @@ class SheetChoiceForm(forms.Form):
 class ColumnsForm(BatchFormMixin, forms.Form):
     """Step ``columns``: which sheet to read and which file column feeds which spec column.
 
-    One choice per file column, the suggestion (remembered, exact, normalised, fuzzy)
+    One choice per file column, the suggestion (a :class:`~bulkupload.mapping.Match`, or the likeliest by spelling)
     preselected; a required column left without a file column blocks the step.
     """
 
