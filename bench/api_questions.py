@@ -66,14 +66,14 @@ def main() -> None:
     print("| rows | invalid | upload alone (median of 5) | with questions (median of 5) | queries alone / with |")
     print("|---:|---:|---:|---:|---:|")
     for count in [int(a) for a in sys.argv[1:]] or [2000, 20000]:
-        batch = services.create_batch(spec, user)
+        batch = services.create_batch(spec=spec, user=user)
         upload = io.BytesIO(csv_bytes(count))
         upload.name = "german.csv"
         batch = answers.prepared(services.stage_upload(batch, upload, name="german.csv"), user)
         alone, alone_queries = timed(lambda shown=batch: upload_data(shown))
         both, both_queries = timed(lambda shown=batch: {**upload_data(shown), "questions": answers.questions(shown, spec, user)})
         print(f"| {count:,} | {batch.invalid_count:,} | {alone:.1f} ms | {both:.1f} ms | {alone_queries} / {both_queries} |")
-        services.discard_batch(batch.pk)
+        services.discard_batch(batch_id=batch.pk)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def main() -> None:
             )
         upload = io.BytesIO(text.getvalue().encode())
         upload.size = len(upload.getvalue())
-        batch = services.create_batch(spec, alice)
+        batch = services.create_batch(spec=spec, user=alice)
         start = time.perf_counter()
         services.stage_upload(batch, upload, name="bench.csv")
         staged = time.perf_counter() - start

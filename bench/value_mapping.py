@@ -55,7 +55,7 @@ def main() -> None:
     print("| rows | apply (median of 3) | undo (median of 3) | queries per apply | invalid after |")
     print("|---:|---:|---:|---:|---:|")
     for count in [int(a) for a in sys.argv[1:]] or [2000, 10000]:
-        batch = services.create_batch(spec, user)
+        batch = services.create_batch(spec=spec, user=user)
         upload = io.BytesIO(csv_bytes(count))
         upload.name = "german.csv"
         batch = services.stage_upload(batch, upload, name="german.csv")
@@ -70,7 +70,7 @@ def main() -> None:
             batch = values.apply_values(batch, mappings={"activity": {text: "" for text in TO}})
             undos.append(time.perf_counter() - start)
         print(f"| {count:,} | {statistics.median(applies):.2f} s | {statistics.median(undos):.2f} s | {queries} | {invalid} |")
-        services.discard_batch(batch.pk)
+        services.discard_batch(batch_id=batch.pk)
 
 
 if __name__ == "__main__":

@@ -222,7 +222,7 @@ class UploadBatchAdmin(ScopedHistoryAdmin):
                 asked.append({"batch": batch, "message": services.rollback_conflict(batch_id=batch.pk)})
             else:
                 try:
-                    _batch, done = services.rollback_batch(batch.pk, force=str(batch.pk) in forced)
+                    _batch, done = services.rollback_batch(batch_id=batch.pk, force=str(batch.pk) in forced)
                 except RollbackConflict as exc:  # changed between the question and the answer: ask again
                     asked.append({"batch": batch, "message": str(exc)})
                     continue

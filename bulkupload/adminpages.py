@@ -66,7 +66,7 @@ class AdminStartView(AdminPageMixin, views.StartView):
         except LimitReached as exc:
             messages.error(request, str(exc))
             return redirect(request.path)
-        batch = services.create_batch(self.spec, request.user)
+        batch = services.create_batch(spec=self.spec, user=request.user)
         return redirect(self.admin_url("wizard", upload_id=batch.pk, step="upload"))
 
 
@@ -108,8 +108,12 @@ class AdminFixRowsView(AdminPageMixin, fixviews.FixRowsView):
 
 
 class AdminProgressView(AdminPageMixin, views.ProgressView):
-    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        return super().get(request, batch_id=kwargs["upload_id"])
+    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        super().setup(request, *args, **_as_batch_id(kwargs))
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # The admin's URL names the batch upload_id; every method of the page reads batch_id.
+        return super().dispatch(request, *args, **_as_batch_id(kwargs))
 
     def get_next_url(self, batch: UploadBatch) -> str:
         if batch.is_final:
@@ -118,3 +122,11 @@ class AdminProgressView(AdminPageMixin, views.ProgressView):
 
     def get_retry_url(self, batch: UploadBatch) -> str:
         return self.admin_url("wizard", upload_id=batch.pk, step=retry_step(batch))
+
+
+def _as_batch_id(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The admin URL's ``upload_id`` as the ``batch_id`` the engine's pages read."""
+    kwargs = dict(kwargs)
+    if "upload_id" in kwargs:
+        kwargs["batch_id"] = kwargs.pop("upload_id")
+    return kwargs

@@ -27,10 +27,10 @@ from .models import UploadBatch
 from .reading.estimate import estimate_rows
 
 # Kept importable from here, where the views, the admin, the API and the command have always found them.
-from .services import release_if_stalled, release_stalled
+from .services import release_stalled
 from .tasks import run_apply, run_staging
 
-__all__ = ["estimate_rows", "release_if_stalled", "release_stalled", "run_apply", "run_staging"]
+__all__ = ["estimate_rows", "release_stalled", "run_apply", "run_staging"]
 Status = UploadBatch.Status
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def apply_or_queue(
     if batch is None or not runs_in_background(batch.valid_count):
         if batch is not None:
             services.forget_task_error(batch=batch)
-        return services.apply_batch(batch_id, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
+        return services.apply_batch(batch_id=batch_id, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
     return queue_apply(batch_id, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Collection
 from typing import Any
 
 from django import forms
 from django.utils import formats
 
 from . import fields, values
+from .forms import errors_id
 from .spec import UploadSpec
 
 
@@ -23,12 +25,29 @@ class RowFixForm(forms.Form):
         for column in spec.columns:
             kind, options = kinds.get(column.key, ("", []))
             field_class = LocaleDateText if kind == "date" else forms.CharField
-            attrs = {"class": "cell-input"}
+            # data-key: the column, for the page's script that saves a cell as the user leaves it.
+            attrs = {"class": "cell-input", "data-key": column.key}
             self.fields[column.key] = field_class(
                 label=column.label, required=False, max_length=10_000, strip=True, widget=forms.TextInput(attrs=attrs)
             )
             self.fields[column.key].options = options
             self.fields[column.key].order = (date_orders or {}).get(column.key)
+            # The cell's messages are beside it; a choice column offers its values in a <datalist> (typing stays possible).
+            shown = self[column.key]
+            shown.field.widget.attrs["aria-describedby"] = errors_id(shown)
+            shown.field.widget.attrs.pop("maxlength")  # a longer cell is refused with a message, never cut short unseen
+            if options:
+                shown.field.widget.attrs.update({"list": f"{shown.auto_id}_values", "autocomplete": "off"})
+
+    def show_row(self, *, errors: dict[str, list[str]], suggested: Collection[str]) -> None:
+        """Mark the cells the stored row has errors in, and offer the lookup columns' ``suggested`` values (the
+        page's ``bulkupload-suggest-<key>`` lists) in the boxes of columns without a list of their own."""
+        for key, field in self.fields.items():
+            attrs = field.widget.attrs
+            if errors.get(key):
+                attrs["aria-invalid"] = "true"
+            if key in suggested and "list" not in attrs:
+                attrs.update({"list": f"bulkupload-suggest-{key}", "autocomplete": "off"})
 
 
 class BaseRowFixFormSet(forms.BaseFormSet):

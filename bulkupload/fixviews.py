@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -23,7 +24,7 @@ from django.views.generic import TemplateView
 
 from . import conf, fixing, preview, selectors
 from .exceptions import BatchNotReady
-from .forms import RowFixFormSet
+from .fixforms import RowFixFormSet
 from .models import UploadBatch, UploadRow
 from .spec import UploadSpec
 from .views import SpecMixin, wizard_url
@@ -211,7 +212,7 @@ def row_state(spec: UploadSpec, row: UploadRow, batch: UploadBatch) -> dict[str,
             "status_label": str(row.get_status_display()),
             "values": {c.key: row.values.get(c.key, "") for c in spec.columns},
             "errors": {c.key: errors.get(c.key, []) for c in spec.columns},
-            "row_errors": errors.get("__all__", []),
+            "row_errors": errors.get(NON_FIELD_ERRORS, []),
         },
         "counts": {
             "total": batch.total_rows,

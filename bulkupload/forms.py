@@ -13,12 +13,10 @@ from django.utils.translation import ngettext
 
 from . import fields, mapping, services, values
 from .exceptions import FileRejected
-from .fixforms import RowFixFormSet
 from .models import UploadBatch
 from .spec import UploadSpec
 
-# Kept importable from here, where the fix pages find it.
-__all__ = ["ColumnsForm", "ConfirmForm", "PreviewForm", "RowFixFormSet", "UploadForm", "ValuesForm"]
+__all__ = ["ColumnsForm", "ConfirmForm", "PreviewForm", "SheetChoiceForm", "UploadForm", "ValuesForm", "errors_id"]
 
 
 class BatchFormMixin:
@@ -30,6 +28,11 @@ class BatchFormMixin:
     def mark_errors(self) -> None:
         """Tie the errors to the fields they concern, for a screen reader; called when the step is shown (after the
         step's own work may have added one)."""
+
+
+def errors_id(shown: forms.BoundField | forms.BaseForm) -> str:
+    """The id of the element showing a field's errors (``<field id>_errors``) or a form's own (``<prefix>_errors``)."""
+    return f"{shown.auto_id if isinstance(shown, forms.BoundField) else shown.prefix}_errors"
 
 
 class UploadForm(BatchFormMixin, forms.Form):
@@ -56,7 +59,7 @@ class UploadForm(BatchFormMixin, forms.Form):
 
     def mark_errors(self) -> None:
         if self["file"].errors:
-            shown = f"{self['file'].auto_id}_help {self['file'].auto_id}_errors"
+            shown = f"{self['file'].auto_id}_help {errors_id(self['file'])}"
             self.fields["file"].widget.attrs.update({"aria-describedby": shown, "aria-invalid": "true", "autofocus": True})
 
     def clean_file(self):
@@ -71,10 +74,26 @@ class UploadForm(BatchFormMixin, forms.Form):
         return upload
 
 
+class SheetChoiceForm(forms.Form):
+    """The columns step's choice of sheet: a GET form that shows the step again for another sheet of the workbook."""
+
+    sheet = forms.ChoiceField(
+        label=_("Sheet to read"),
+        help_text=_("The workbook has several sheets. The first one with the expected columns is chosen."),
+        widget=forms.Select(attrs={"id": "sheet-choice", "aria-describedby": "sheet-choice-help"}),
+    )
+    #: A sheet is always selected; the page's own markup needs no browser check.
+    use_required_attribute = False
+
+    def __init__(self, *args: Any, sheets: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["sheet"].choices = [(name, name) for name in sheets]
+
+
 class ColumnsForm(BatchFormMixin, forms.Form):
     """Step ``columns``: which sheet to read and which file column feeds which spec column.
 
-    One choice per file column, the suggestion (remembered, exact, normalised, fuzzy)
+    One choice per file column, the suggestion (a :class:`~bulkupload.mapping.Match`, or the likeliest by spelling)
     preselected; a required column left without a file column blocks the step.
     """
 
@@ -114,6 +133,12 @@ class ColumnsForm(BatchFormMixin, forms.Form):
                 # Coming back: what the user confirmed (unlisted columns were ignored); otherwise the suggestion.
                 initial=current.get(suggestion.index, "") if current else suggestion.proposed,
             )
+
+    def sheet_choice(self) -> forms.BoundField | None:
+        """The sheet to read, for the step's GET form (None when the file has one sheet to read)."""
+        if self.plan is None or len(self.plan.sheets) < 2:
+            return None
+        return SheetChoiceForm(initial={"sheet": self.plan.sheet}, sheets=self.plan.sheets)["sheet"]
 
     def _staged_positions(self) -> dict[str, int]:
         """The mapping already confirmed for this sheet, when the user comes back to the step."""
@@ -155,7 +180,7 @@ class ColumnsForm(BatchFormMixin, forms.Form):
         # Tie each error to its choice, so a screen reader reads both together.
         for name in self.errors:
             if name in self.fields:
-                self.fields[name].widget.attrs.update({"aria-invalid": "true", "aria-describedby": f"{self[name].auto_id}_err"})
+                self.fields[name].widget.attrs.update({"aria-invalid": "true", "aria-describedby": errors_id(self[name])})
 
     def clean(self):
         cleaned = super().clean()
@@ -217,7 +242,7 @@ class ConfirmForm(BatchFormMixin, forms.Form):
 
     def mark_errors(self) -> None:
         if self.non_field_errors():  # invalid rows not skipped: the choice that answers it is focused
-            shown = f"{self['skip_invalid'].auto_id}_help confirm-errors"
+            shown = f"{self['skip_invalid'].auto_id}_help {errors_id(self)}"
             self.fields["skip_invalid"].widget.attrs.update({"aria-describedby": shown, "autofocus": True})
 
     def clean(self):
@@ -272,6 +297,11 @@ class ValuesForm(BatchFormMixin, forms.Form):
                     choices=self._choices(entry, value),
                     initial=value.chosen or (value.suggestions[0] if value.suggestions else ""),
                 )
+
+    def mark_errors(self) -> None:
+        for name in self.errors:
+            if name in self.names:  # a value's choice; its message is beside it
+                self.fields[name].widget.attrs.update({"aria-invalid": "true", "aria-describedby": errors_id(self[name])})
 
     @staticmethod
     def _choices(entry: values.ColumnValues, value: values.DistinctValue) -> list:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import os
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,15 @@ from .spec import Column, UploadSpec, normalize_header
 
 #: Suggestions scoring below this are not offered.
 FUZZY_THRESHOLD = 0.6
-REMEMBERED, EXACT, NORMALISED, LOOSE = 3.0, 2.0, 1.5, 1.2
+
+
+class Match(float, enum.Enum):
+    """How a header matched a column, as its score: above any likeness (at most 1), best first."""
+
+    REMEMBERED = 3.0  # the user chose this column for this header before
+    EXACT = 2.0  # the label, key or an alias, as written
+    NORMALISED = 1.5  # the same, ignoring case, surrounding spaces and underscores
+    LOOSE = 1.2  # the same, ignoring punctuation and spacing too
 
 
 @dataclass
@@ -45,7 +54,7 @@ class Suggestion:
 
     index: int
     header: str
-    #: ``(column key, score)``, best first; scores above 1 are remembered, exact or normalised matches.
+    #: ``(column key, score)``, best first; a :class:`Match` or, below it, a likeness between 0.6 and 1.
     candidates: list[tuple[str, float]] = field(default_factory=list)
     #: The column key proposed for this file column ("" to ignore it).
     proposed: str = ""
@@ -173,7 +182,7 @@ def maps_automatically(spec: UploadSpec, header: list[str]) -> bool:
     proposed = {s.proposed for s in suggestions if s.proposed}
     if any(c.required and c.key not in proposed for c in spec.columns):
         return False
-    return all(not s.proposed or s.candidates[0][1] >= NORMALISED for s in suggestions)
+    return all(not s.proposed or s.candidates[0][1] >= Match.NORMALISED for s in suggestions)
 
 
 @dataclass
@@ -323,11 +332,11 @@ def _read_without_asking(spec: UploadSpec, header: list[str]) -> bool:
 def _score(spec_column: Column, header: str) -> float:
     texts = column_names(spec_column)
     if any(header.strip() == t for t in texts):
-        return EXACT
+        return Match.EXACT
     if any(normalize_header(header) == normalize_header(t) for t in texts):
-        return NORMALISED
+        return Match.NORMALISED
     if any(loose(header) == loose(t) for t in texts):
-        return LOOSE
+        return Match.LOOSE
     return max(likeness(header, t, threshold=FUZZY_THRESHOLD) for t in texts)
 
 
@@ -347,7 +356,7 @@ def suggest_mapping(spec: UploadSpec, header: list[str], remembered: dict[str, s
         scores = {c.key: _score(c, text) for c in spec.columns}
         memory = remembered.get(normalize_header(text))
         if memory in keys:
-            scores[memory] = REMEMBERED
+            scores[memory] = Match.REMEMBERED
         candidates = sorted(((k, s) for k, s in scores.items() if s >= FUZZY_THRESHOLD), key=lambda item: -item[1])
         suggestions.append(Suggestion(index=index, header=text, candidates=candidates))
     pairs = sorted(
@@ -358,7 +367,7 @@ def suggest_mapping(spec: UploadSpec, header: list[str], remembered: dict[str, s
     for _score_value, _index, key, suggestion in pairs:
         if suggestion.proposed or key in taken:
             continue
-        if remembered.get(normalize_header(suggestion.header)) == "" and _score_value < EXACT:
+        if remembered.get(normalize_header(suggestion.header)) == "" and _score_value < Match.EXACT:
             continue  # the user chose to ignore this header before
         suggestion.proposed = key
         taken.add(key)

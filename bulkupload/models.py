@@ -77,7 +77,7 @@ class UploadBatch(models.Model):
     plan = models.JSONField(default=dict, blank=True)
     #: The text encoding a CSV file was read in ("" for a workbook).
     encoding = models.CharField(max_length=40, blank=True)
-    #: The values step (``values.prepare``): ``ready`` once looked at after staging, ``step`` whether the wizard shows
+    #: The values step (``services.values.prepare_values``): ``ready`` once looked at after staging, ``step`` whether the wizard shows
     #: it, ``dates`` (column key → "dmy"/"mdy"), ``asked`` (date columns the file cannot tell), ``applied``
     #: (column key → {text in the file: value written}), ``done`` once the user confirmed the step. {} after each staging.
     value_check = models.JSONField(default=dict, blank=True)
@@ -188,7 +188,7 @@ class UploadRow(models.Model):
     #: Model values of a row that passed row validation (JSON-encoded).
     data = models.JSONField(null=True, blank=True)
     natural_key = models.CharField(max_length=255, blank=True)
-    #: Row-level errors by column key ("__all__" for the row as a whole).
+    #: Row-level errors by column key (``NON_FIELD_ERRORS``, "__all__", for the row as a whole).
     errors = models.JSONField(default=dict, blank=True)
     #: Errors from rules over the whole file (duplicates, daily totals).
     file_errors = models.JSONField(default=dict, blank=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -53,13 +53,16 @@ KEEP_CHOICES = (("first", _("Keep the first")), ("last", _("Keep the last")), ("
 SEEN_SUFFIX = "__seen"
 
 
-def display_row(spec: UploadSpec, row: UploadRow, fix_form: Any) -> dict[str, Any]:
-    """One row as the preview's table shows it: cells in the active locale, and for an invalid row its edit boxes.
+def display_row(spec: UploadSpec, row: UploadRow, fix_form: Any, *, suggested: Collection[str] = ()) -> dict[str, Any]:
+    """One row as the preview's table shows it: cells in the active locale, and for an invalid row its edit boxes
+    (``suggested``: the lookup columns whose values the page lists for them).
 
     An edit box comes with the cell as shown (``seen_name``): saving compares with it, so only
     changed cells are written, and a row saved elsewhere meanwhile keeps the other edit.
     """
     errors = row.all_errors()
+    if fix_form is not None:
+        fix_form.show_row(errors=errors, suggested=suggested)
     typed = typed_values(spec, row)
     cells = [
         {

@@ -100,7 +100,7 @@ def run_apply(batch_id: Any) -> str:
         with progress.tracking(progress.file_listener(batch_id)):
             progress.start("applying", batch.valid_count)
             services.apply_batch(
-                batch_id, overwrite=batch.overwrite, skip_invalid=batch.skip_invalid, queued=True, on_changed=batch.on_changed
+                batch_id=batch_id, overwrite=batch.overwrite, skip_invalid=batch.skip_invalid, queued=True, on_changed=batch.on_changed
             )
     except ChangedSincePreview as exc:
         # Nothing was written; the confirm page now offers to overwrite or keep them (the request never reads them all).

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext as _
@@ -25,7 +25,6 @@ from .compiled import compile_form
 from .fields import SpreadsheetDateField
 from .spec import UPDATE, FileRule, StagedRow, UploadSpec
 
-ROW = "__all__"
 _PLAIN = (str, int, float, bool, type(None))
 
 
@@ -157,7 +156,7 @@ class RowValidator:
             target = existing.get(self.spec.key_of(result.values))
             result.target = target
             if target is None and self.spec.import_mode == UPDATE:
-                result.values, result.errors = None, {ROW: [_("No existing record with this key.")]}
+                result.values, result.errors = None, {NON_FIELD_ERRORS: [_("No existing record with this key.")]}
                 continue
             if target is None:
                 result.match = "new"
@@ -263,9 +262,10 @@ class DuplicateKeyRule(FileRule):
                 more = len(numbers) - 1 - len(others)
                 listed = ", ".join(str(n) for n in others)
                 if more:
-                    yield row_id, ROW, _("Duplicate of rows %(rows)s and %(more)d more (same key).") % {"rows": listed, "more": more}
+                    message = _("Duplicate of rows %(rows)s and %(more)d more (same key).") % {"rows": listed, "more": more}
                 else:
-                    yield row_id, ROW, _("Duplicate of row %(rows)s (same key).") % {"rows": listed}
+                    message = _("Duplicate of row %(rows)s (same key).") % {"rows": listed}
+                yield row_id, NON_FIELD_ERRORS, message
 
 
 class FedRules:

@@ -69,7 +69,7 @@ class DiscardView(PageMixin, View):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         batch = selectors.batch_for_user_or_404(request.user, kwargs["batch_id"])
-        if not services.discard_batch(batch.pk, statuses=DISCARDABLE):
+        if not services.discard_batch(batch_id=batch.pk, statuses=DISCARDABLE):
             messages.error(request, _("This upload is being worked on or was applied; it cannot be discarded."))
             return redirect("bulkupload:index")
         messages.success(request, _("The upload “%(name)s” was discarded.") % {"name": batch.file_name or _("(no file yet)")})
@@ -100,7 +100,7 @@ class StartView(SpecMixin, TemplateView):
         except LimitReached as exc:
             messages.error(request, str(exc))
             return redirect("bulkupload:index")
-        batch = services.create_batch(self.spec, request.user)
+        batch = services.create_batch(spec=self.spec, user=request.user)
         return redirect(wizard_url(batch, "upload"))
 
 
@@ -195,7 +195,7 @@ class RollbackView(PageMixin, TemplateView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         batch = self.get_batch()
         try:
-            _batch, done = services.rollback_batch(batch.pk, force=bool(request.POST.get("force")))
+            _batch, done = services.rollback_batch(batch_id=batch.pk, force=bool(request.POST.get("force")))
         except RollbackConflict as exc:
             # Show the rows by number (or why it cannot be done) and let the user decide; nothing was changed.
             return self.render_to_response(self.get_context_data(conflict=str(exc), **kwargs))
@@ -216,9 +216,9 @@ class ProgressView(PageMixin, TemplateView):
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             batch = selectors.batch_for_user_or_404(request.user, kwargs["batch_id"])
-            stalled = services.is_stalled(batch)
+            stalled = services.is_stalled(batch=batch)
             if stalled:  # shown as released, released only by the page's POST
-                batch = services.as_released(batch)
+                batch = services.as_released(batch=batch)
             status = progress_status(batch, next_url=self.get_next_url(batch), stalled=stalled)
         except OperationalError as exc:
             if "locked" not in str(exc):
@@ -235,9 +235,8 @@ class ProgressView(PageMixin, TemplateView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """ "Try again" on work whose worker died: release the batch, then go where the user retries."""
-        batch_id = kwargs["batch_id"] if "batch_id" in kwargs else kwargs["upload_id"]  # the admin's page names it so
-        batch = selectors.batch_for_user_or_404(request.user, batch_id)
-        if services.release_if_stalled(batch):
+        batch = selectors.batch_for_user_or_404(request.user, kwargs["batch_id"])
+        if services.release_if_stalled(batch=batch):
             return redirect(self.get_retry_url(batch))
         return redirect(request.path)  # not stalled (any more): the page says where the work stands
 

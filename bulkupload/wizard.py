@@ -125,6 +125,8 @@ class UploadWizard(SpecMixin, NamedUrlSessionWizardView):
 
     def post(self, *args: Any, **kwargs: Any) -> HttpResponse:
         # The URL says where the user is; the session may have lost it (expired, overwritten by another tab).
+        # Not a formtools hook: WizardView.post takes the step from the session and the posted management form before
+        # any hook (get_form, process_step) runs, and NamedUrlWizardView reads the URL's step only on a GET.
         step = kwargs["step"]
         if self.storage.current_step != step:
             self.storage.current_step = step
@@ -242,7 +244,8 @@ def preview_context(request: HttpRequest, spec: UploadSpec, batch: UploadBatch, 
             initial=[{"row": row.pk, **{c.key: row.values.get(c.key, "") for c in spec.columns}} for row in invalid],
         )
     forms_by_row = {form.initial["row"]: form for form in formset.forms}
-    display = [preview.display_row(spec, row, forms_by_row.get(row.pk)) for row in page_rows]
+    suggestions = fixing.suggestions(batch) if invalid else {}
+    display = [preview.display_row(spec, row, forms_by_row.get(row.pk), suggested=suggestions.keys()) for row in page_rows]
     urls = {"spec": spec.slug, "upload_id": batch.pk}
     return {
         "rows": display,
@@ -256,7 +259,7 @@ def preview_context(request: HttpRequest, spec: UploadSpec, batch: UploadBatch, 
         "fix_url": reverse("bulkupload:fix", kwargs=urls),
         "cell_url": reverse("bulkupload:fix_cell", kwargs=urls),
         "has_duplicates": fixing.has_duplicates(batch),
-        "suggestions": fixing.suggestions(batch) if invalid else {},
+        "suggestions": suggestions,
         "keep_choices": preview.KEEP_CHOICES,
         "page_query": urlencode({"status": status}) if status else "",
     }

@@ -20,7 +20,7 @@ from bulkupload.spec import get_spec
 from project.timesheets.models import Employee, Entry, Membership, Project
 
 from .conftest import login
-from .helpers import HEADER, SPEC, xlsx_file
+from .helpers import HEADER, SPEC, worker_died, xlsx_file
 
 BATCHES = reverse("admin:bulkupload_uploadbatch_changelist")
 ENTRIES = reverse("admin:timesheets_entry_changelist")
@@ -41,9 +41,9 @@ def rows_for(people, day, hours=(7.5, 4, 8)):
 
 def apply_rows(rows, *, skip_invalid=False) -> UploadBatch:
     alice = get_user_model().objects.get(username="alice")
-    batch = services.create_batch(get_spec(SPEC), alice)
+    batch = services.create_batch(spec=get_spec(SPEC), user=alice)
     services.stage_upload(batch, io.BytesIO(xlsx_file(rows)), name="march.xlsx")
-    return services.apply_batch(batch.pk, skip_invalid=skip_invalid)[0]
+    return services.apply_batch(batch_id=batch.pk, skip_invalid=skip_invalid)[0]
 
 
 def staff(acme, *codenames: str) -> Client:
@@ -339,6 +339,23 @@ def test_a_large_admin_upload_shows_its_progress_in_the_admin_look(admin, acme_p
     assert admin.get(progress_url)["Location"] == reverse("admin:timesheets_entry_bulkupload_wizard", args=[upload_id, "preview"])
 
 
+def test_trying_again_on_the_admin_progress_page_releases_stalled_work_into_the_admin_wizard(admin, acme_people, workday, settings):
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 2}
+    settings.TASKS = {"default": {"BACKEND": compat.backend_path("dummy.DummyBackend")}}
+    created = admin.post(UPLOAD)
+    upload_id = created["Location"].split("/")[-3]
+    file = io.BytesIO(xlsx_file(rows_for(acme_people, workday)))
+    file.name = "march.xlsx"
+    admin.post(created["Location"], {f"bulkupload_{upload_id}-current_step": "upload", "upload-file": file})
+    worker_died(upload_id, phase="reading", silent_for=601)
+    progress_url = reverse("admin:timesheets_entry_bulkupload_progress", args=[upload_id])
+
+    response = admin.post(progress_url)
+
+    assert response["Location"] == reverse("admin:timesheets_entry_bulkupload_wizard", args=[upload_id, "upload"])
+    assert UploadBatch.objects.get(pk=upload_id).status == UploadBatch.Status.DRAFT
+
+
 # --- tenant scope: staff see and touch only their own tenant's uploads and entries --------------------------------
 
 
@@ -350,9 +367,9 @@ def tenant_rows(tenant, day) -> list[list]:
 
 def upload_as(username: str, rows) -> UploadBatch:
     user = get_user_model().objects.get(username=username)
-    batch = services.create_batch(get_spec(SPEC), user)
+    batch = services.create_batch(spec=get_spec(SPEC), user=user)
     services.stage_upload(batch, io.BytesIO(xlsx_file(rows)), name=f"{username}.xlsx")
-    return services.apply_batch(batch.pk)[0]
+    return services.apply_batch(batch_id=batch.pk)[0]
 
 
 def tenant_staff(username: str, tenant) -> Client:
@@ -579,7 +596,7 @@ def test_the_receipt_shows_the_values_as_the_preview_read_them(alice, acme_peopl
 
 def test_after_a_rollback_the_receipt_says_its_counts_are_history(alice, acme_people, workday):
     batch = apply_rows(rows_for(acme_people, workday))
-    services.rollback_batch(batch.pk)
+    services.rollback_batch(batch_id=batch.pk)
     page = alice.get(reverse("bulkupload:batch", kwargs={"batch_id": batch.pk})).content.decode()
     assert "This upload was rolled back on" in page
     assert "the 3 entries it created were deleted" in page

@@ -189,7 +189,7 @@ def test_a_fix_from_the_wizard_makes_the_apis_version_stale(api, acme_people, wo
     row = api.get(f"uploads/{upload['id']}/rows/", params={"status": "invalid"}).json()["results"][0]
     batch = UploadBatch.objects.get(pk=upload["id"])
     stored = batch.rows.get(row_number=row["number"])
-    services.save_fixes(batch, {stored.pk: {"note": "fixed in the preview"}})  # as the wizard's fix form does
+    services.save_fixes(batch=batch, edits={stored.pk: {"note": "fixed in the preview"}})  # as the wizard's fix form does
 
     stale = api.patch(f"uploads/{upload['id']}/rows/{row['number']}/", json={"values": {"note": "api"}, "version": row["version"]})
     assert stale.status_code == 409

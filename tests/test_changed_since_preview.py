@@ -190,9 +190,9 @@ def test_the_service_names_the_changed_entries_and_the_command_takes_a_choice(al
     wizard.upload(xlsx_file([[*row[:3], 6, *row[4:]] for row in rows]))
     changed_by_hand(rows, 0, "1")
     with pytest.raises(ChangedSincePreview) as refused:
-        services.apply_batch(wizard.upload_id)
+        services.apply_batch(batch_id=wizard.upload_id)
     assert refused.value.count == 1 and refused.value.rows[0]["cells"][0]["now"] == "1"
-    assert services.apply_batch(wizard.upload_id, on_changed=UploadBatch.OnChanged.OVERWRITE)[1] is True
+    assert services.apply_batch(batch_id=wizard.upload_id, on_changed=UploadBatch.OnChanged.OVERWRITE)[1] is True
 
     path = tmp_path / "more.xlsx"
     path.write_bytes(xlsx_file([[rows[0][0], workday - datetime.timedelta(days=1), rows[0][2], 2, "no", "Admin", ""]]))

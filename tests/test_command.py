@@ -206,8 +206,8 @@ def test_export_shows_only_the_users_own_tenant(acme, globex, acme_people, workd
 def test_purge_removes_abandoned_uploads_and_says_which(acme, django_user_model, private_file_root):
     alice = django_user_model.objects.get(username="alice")
     spec = get_spec(SPEC)
-    old = services.create_batch(spec, alice)
-    fresh = services.create_batch(spec, alice)
+    old = services.create_batch(spec=spec, user=alice)
+    fresh = services.create_batch(spec=spec, user=alice)
     UploadBatch.objects.filter(pk=old.pk).update(updated_at=timezone.now() - datetime.timedelta(days=10))
 
     out, _err = bulkupload("purge")
@@ -219,7 +219,7 @@ def test_purge_removes_abandoned_uploads_and_says_which(acme, django_user_model,
 
 def test_purge_makes_uploads_whose_worker_died_retryable(acme, acme_people, workday, django_user_model):
     spec = get_spec(SPEC)
-    stuck = services.create_batch(spec, django_user_model.objects.get(username="alice"))
+    stuck = services.create_batch(spec=spec, user=django_user_model.objects.get(username="alice"))
     services.stage_upload(stuck, io.BytesIO(xlsx_file(rows_for(acme_people, workday))), name="big.xlsx")
     UploadBatch.objects.filter(pk=stuck.pk).update(
         status=UploadBatch.Status.APPLYING, updated_at=timezone.now() - datetime.timedelta(days=10)
@@ -230,5 +230,5 @@ def test_purge_makes_uploads_whose_worker_died_retryable(acme, acme_people, work
     assert f"Released upload {stuck.pk}: its background work stopped without finishing; it can be retried." in out
     stuck.refresh_from_db()
     assert stuck.status == UploadBatch.Status.READY and "Nothing was saved" in stuck.task_error
-    assert services.apply_batch(stuck.pk)[1] is True
+    assert services.apply_batch(batch_id=stuck.pk)[1] is True
     assert Entry.objects.count() == 3

@@ -89,7 +89,7 @@ def test_fifty_simultaneous_confirms_apply_the_upload_exactly_once(demo, acme, t
 
 def test_fifty_simultaneous_service_calls_report_one_application(demo, acme, twelve_rows):
     wizard = at_confirm(twelve_rows)
-    applied = in_threads(CONFIRMS, lambda _i: services.apply_batch(wizard.upload_id)[1])
+    applied = in_threads(CONFIRMS, lambda _i: services.apply_batch(batch_id=wizard.upload_id)[1])
     assert applied.count(True) == 1
     assert Entry.objects.filter(tenant=acme).count() == 12
 
@@ -120,7 +120,7 @@ def test_purge_never_removes_an_upload_that_is_being_applied(demo, acme, twelve_
             cursor.execute(statement)
         cursor.execute("SELECT pg_advisory_lock(%s)", [GATE])
     outcome: list = []
-    applying = threading.Thread(target=lambda: (outcome.append(services.apply_batch(wizard.upload_id)[1]), connection.close()))
+    applying = threading.Thread(target=lambda: (outcome.append(services.apply_batch(batch_id=wizard.upload_id)[1]), connection.close()))
     try:
         applying.start()
         while not locked_by_another(wizard.upload_id):  # the apply has claimed the batch and waits at the gate

@@ -95,7 +95,7 @@ def test_an_ambiguous_column_is_asked_once_defaulting_from_the_locale(demo, acme
     # Asked once: the answer is kept, the question shows it, and a fix of another cell keeps the order.
     assert alice.get(wizard.url("values")).context["form"]["date_date"].value() == "mdy"
     bad = wizard.batch().rows.first()
-    services.save_fixes(wizard.batch(), {bad.pk: {"note": "checked"}})
+    services.save_fixes(batch=wizard.batch(), edits={bad.pk: {"note": "checked"}})
     assert dates_of(wizard)[0] == datetime.date(2026, 3, 10)
 
 

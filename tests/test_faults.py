@@ -92,11 +92,11 @@ def test_a_database_error_raised_by_the_service_leaves_the_batch_confirmable(acm
     wizard = at_confirm(alice, five_rows)
     run_sql(TRIGGER[connection.vendor])
     with pytest.raises(DatabaseError), transaction.atomic():
-        services.apply_batch(wizard.upload_id)
+        services.apply_batch(batch_id=wizard.upload_id)
     run_sql(DROP[connection.vendor])
     assert wizard.batch().status == UploadBatch.Status.READY
-    assert services.apply_batch(wizard.upload_id)[1] is True
-    assert services.apply_batch(wizard.upload_id)[1] is False
+    assert services.apply_batch(batch_id=wizard.upload_id)[1] is True
+    assert services.apply_batch(batch_id=wizard.upload_id)[1] is False
     assert Entry.objects.filter(tenant=acme).count() == 5
 
 

@@ -274,7 +274,7 @@ def test_a_replace_over_10000_rows_is_one_update_and_a_fixed_number_of_queries(d
         list(Project.objects.filter(tenant=acme, active=True).order_by("code").values_list("code", flat=True)),
     )
     rows = [[*cells[:5], "Programmieren", cells[6]] for cells in timesheet(10_000, roster)]
-    batch = services.create_batch(get_spec(SPEC), get_user_model().objects.get(username="alice"))
+    batch = services.create_batch(spec=get_spec(SPEC), user=get_user_model().objects.get(username="alice"))
     upload = io.BytesIO(csv_file(rows))
     upload.size = len(upload.getvalue())
     services.stage_upload(batch, upload, name="entries.csv")

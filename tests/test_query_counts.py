@@ -43,7 +43,7 @@ def timesheet(count, roster, *, hours=0.5, note="n"):
 
 
 def queries_to_stage(user, content):
-    batch = services.create_batch(get_spec(SPEC), user)
+    batch = services.create_batch(spec=get_spec(SPEC), user=user)
     upload = io.BytesIO(content)
     with CaptureQueriesContext(connection) as captured:
         services.stage_upload(batch, upload, name="entries.xlsx")
@@ -52,7 +52,7 @@ def queries_to_stage(user, content):
 
 def queries_to_apply(batch):
     with CaptureQueriesContext(connection) as captured:
-        services.apply_batch(batch.pk)
+        services.apply_batch(batch_id=batch.pk)
     return len(captured)
 
 
@@ -82,7 +82,7 @@ def test_updating_1000_rows_takes_as_many_queries_as_100(demo, roster):
     for size in (100, 1000):
         Entry.objects.all().delete()
         first, _ = queries_to_stage(alice_user(), xlsx_file(timesheet(size, roster)))
-        services.apply_batch(first.pk)
+        services.apply_batch(batch_id=first.pk)
         again, stage_queries = queries_to_stage(alice_user(), xlsx_file(timesheet(size, roster, hours=0.75, note="changed")))
         assert again.update_count == size
         counts[size] = (stage_queries, queries_to_apply(again))
@@ -109,7 +109,7 @@ def test_revalidating_every_row_takes_as_many_queries_for_1000_rows_as_for_100(d
     captured = {}
     for batch in (small, large):
         with CaptureQueriesContext(connection) as queries:
-            services.validate_batch(batch)
+            services.validate_batch(batch=batch)
         captured[batch.total_rows] = len(queries)
     assert captured[1000] == captured[100]
 
@@ -147,7 +147,7 @@ def test_staging_revalidating_and_confirming_take_exactly_the_pinned_queries_per
     settings.BULKUPLOAD = {**settings.BULKUPLOAD, "CHUNK_SIZE": 100}
     batch, stage_queries = queries_to_stage(alice_user(), xlsx_file(timesheet(size, roster)))
     with CaptureQueriesContext(connection) as revalidated:
-        services.validate_batch(batch)
+        services.validate_batch(batch=batch)
     apply_queries = queries_to_apply(batch)
     assert Entry.objects.count() == size
     chunks = -(-size // 100)

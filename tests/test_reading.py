@@ -90,7 +90,9 @@ def test_fixing_an_error_cell_in_the_preview_clears_its_message(alice, rows):
     wizard = Wizard(alice).start()
     wizard.upload(xlsx_file(rows))
     row = staged(wizard)[2]
-    services.save_fixes(wizard.batch(), {row.pk: {**{k: v for k, v in row.values.items() if k != "__problems__"}, "hours": "7.5"}})
+    services.save_fixes(
+        batch=wizard.batch(), edits={row.pk: {**{k: v for k, v in row.values.items() if k != "__problems__"}, "hours": "7.5"}}
+    )
     row.refresh_from_db()
     assert (row.status, row.errors) == ("new", {})
 

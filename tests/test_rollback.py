@@ -23,10 +23,10 @@ FIELDS = ("employee_id", "date", "project_id", "hours", "billable", "activity", 
 def apply_rows(rows: list[list]) -> UploadBatch:
     """Upload and confirm rows as alice, through the services the wizard uses."""
     alice = get_user_model().objects.get(username="alice")
-    batch = services.create_batch(get_spec(SPEC), alice)
+    batch = services.create_batch(spec=get_spec(SPEC), user=alice)
     upload = io.BytesIO(xlsx_file(rows))
     services.stage_upload(batch, upload, name="entries.xlsx")
-    batch, applied = services.apply_batch(batch.pk)
+    batch, applied = services.apply_batch(batch_id=batch.pk)
     assert applied
     return batch
 
@@ -78,7 +78,7 @@ def test_rollback_refuses_naming_a_row_changed_by_hand_since(first_and_second, a
     after_edit = snapshot()
 
     with pytest.raises(RollbackConflict) as refused:
-        services.rollback_batch(second.pk)
+        services.rollback_batch(batch_id=second.pk)
 
     assert refused.value.rows == [3]
     assert str(refused.value) == "Row 3 was changed after this upload; rolling back would overwrite that change."
@@ -93,7 +93,7 @@ def test_rollback_refuses_naming_rows_a_later_batch_changed(first_and_second, ac
     apply_rows([[e[0], workday, p[0], 3, "no", "Design", "Third"], [e[2], workday, p[1], 2, "no", "Admin", "Third"]])
 
     with pytest.raises(RollbackConflict) as refused:
-        services.rollback_batch(second.pk)
+        services.rollback_batch(batch_id=second.pk)
 
     assert refused.value.rows == [2, 4]
     assert "Rows 2, 4 were changed after this upload" in str(refused.value)
@@ -122,7 +122,7 @@ def test_the_page_asks_first_and_names_a_refusal_then_rolls_back_anyway_when_tol
 
 def test_only_an_applied_upload_has_a_rollback_page(first_and_second, alice):
     _first, second, _before = first_and_second
-    services.rollback_batch(second.pk)
+    services.rollback_batch(batch_id=second.pk)
     assert alice.get(reverse("bulkupload:rollback", kwargs={"batch_id": second.pk})).status_code == 404
 
 
@@ -130,7 +130,7 @@ def test_forcing_rolls_back_over_later_changes(first_and_second, acme_people):
     _first, second, before = first_and_second
     Entry.objects.filter(employee__email=acme_people["emails"][1]).update(note="by hand")
 
-    _batch, done = services.rollback_batch(second.pk, force=True)
+    _batch, done = services.rollback_batch(batch_id=second.pk, force=True)
 
     assert done
     assert snapshot() == before
@@ -142,9 +142,9 @@ def test_rolling_back_twice_does_nothing_the_second_time(first_and_second, djang
     signals.batch_rolled_back.connect(lambda sender, batch, **kw: sent.append(batch.pk), weak=False, dispatch_uid="test-twice")
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            assert services.rollback_batch(second.pk)[1] is True
+            assert services.rollback_batch(batch_id=second.pk)[1] is True
         with django_capture_on_commit_callbacks(execute=True):
-            assert services.rollback_batch(second.pk)[1] is False
+            assert services.rollback_batch(batch_id=second.pk)[1] is False
     finally:
         signals.batch_rolled_back.disconnect(dispatch_uid="test-twice")
 

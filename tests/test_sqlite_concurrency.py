@@ -106,7 +106,7 @@ def test_simultaneous_confirms_in_tabs_of_one_session_apply_the_upload_exactly_o
 
 def test_simultaneous_service_calls_report_one_application(twelve_rows, acme):
     wizard = at_confirm(twelve_rows)
-    applied = in_threads(CONFIRMS, lambda _i: services.apply_batch(wizard.upload_id)[1])
+    applied = in_threads(CONFIRMS, lambda _i: services.apply_batch(batch_id=wizard.upload_id)[1])
     assert applied.count(True) == 1
     assert Entry.objects.filter(tenant=acme).count() == 12
 

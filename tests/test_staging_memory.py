@@ -41,7 +41,7 @@ from bulkupload import services
 from bulkupload.spec import get_spec
 
 call_command("migrate", verbosity=0)
-batch = services.create_batch(get_spec("adoption_app-penguin"), get_user_model().objects.create_user("memory"))
+batch = services.create_batch(spec=get_spec("adoption_app-penguin"), user=get_user_model().objects.create_user("memory"))
 with open(sys.argv[1], "rb") as handle:
     services.stage_upload(batch, handle, name="penguins.xlsx")
 batch.refresh_from_db()

@@ -60,7 +60,7 @@ def inline_result(client, content: bytes, settings) -> object:
     inline = Wizard(client).start()
     inline.run(content, "inline.xlsx")
     expected = result()
-    services.rollback_batch(inline.upload_id)
+    services.rollback_batch(batch_id=inline.upload_id)
     return expected
 
 
@@ -294,7 +294,7 @@ def test_small_files_never_touch_the_task_backend(alice, acme_people, workday, s
 
 def test_queueing_a_batch_that_is_being_read_is_refused(acme, acme_people, workday, settings):
     settings.TASKS = DUMMY
-    batch = services.create_batch(get_spec(SPEC), get_user_model().objects.get(username="alice"))
+    batch = services.create_batch(spec=get_spec(SPEC), user=get_user_model().objects.get(username="alice"))
     upload = io.BytesIO(xlsx_file(large_rows(acme_people, workday)))
     background.stage_or_queue(batch, upload, name="big.xlsx")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from html.parser import HTMLParser
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -89,5 +90,67 @@ def test_rows_left_invalid_at_confirm_focus_the_choice_to_skip_them(alice, rows)
     page = wizard.confirm().content.decode()
 
     skip = re.search(r'<input type="checkbox" name="confirm-skip_invalid"[^>]*>', page).group(0)
-    assert 'aria-describedby="id_confirm-skip_invalid_help confirm-errors"' in skip and "autofocus" in skip
-    assert 'id="confirm-errors"' in page
+    assert 'aria-describedby="id_confirm-skip_invalid_help confirm_errors"' in skip and "autofocus" in skip
+    assert 'id="confirm_errors"' in page
+
+
+class _Described(HTMLParser):
+    """Every element id on a page, and every id an ``aria-describedby`` names (with the element naming it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids: set[str] = set()
+        self.described: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        found = dict(attrs)
+        if found.get("id"):
+            self.ids.add(found["id"])
+        for named in (found.get("aria-describedby") or "").split():
+            self.described.append((found.get("name") or found.get("id") or tag, named))
+
+
+def page_with_errors(wizard: Wizard, rows: list[list], where: str) -> str:
+    """The wizard's ``where`` step shown again with an error on one of its fields (or, at confirm, on the form)."""
+    if where == "upload":
+        return wizard.upload(b"", "empty.csv").content.decode()
+    if where == "columns":
+        wizard.upload(xlsx_file(rows, header=RENAMED))
+        twice = {0: "employee_email", 1: "date", 2: "project_code", 3: "hours", 4: "hours", 5: "activity", 6: ""}
+        return wizard.post_step("columns", {f"columns-col_{i}": key for i, key in twice.items()}).content.decode()
+    if where == "values":
+        rows[0][5] = "Entwicklung"  # a value the step asks about
+        wizard.upload(xlsx_file(rows))
+        form = wizard.client.get(wizard.url("values")).context["form"]
+        return wizard.post_step("values", {f"values-{name}": "no such activity" for name in form.names}).content.decode()
+    rows[1][3] = 30  # an invalid row: the preview shows its cells to fix, confirming without skipping it is refused
+    wizard.upload(xlsx_file(rows))
+    if where == "preview":
+        return wizard.preview().content.decode()
+    wizard.to_confirm()
+    return wizard.confirm().content.decode()
+
+
+@pytest.mark.parametrize("where", ["upload", "columns", "values", "preview", "confirm"])
+def test_every_description_a_screen_reader_is_pointed_to_is_on_the_page(alice, rows, where):
+    page = page_with_errors(Wizard(alice).start(), rows, where)
+
+    parser = _Described()
+    parser.feed(page)
+    assert [(element, named) for element, named in parser.described if named not in parser.ids] == []
+    # The errors shown are among them: each in the element the convention names, <field id>_errors or <form prefix>_errors.
+    assert any(named.endswith("_errors") for _element, named in parser.described), parser.described
+
+
+def test_an_invalid_cell_of_the_preview_is_marked_and_described_by_its_message(alice, rows):
+    rows[1][3] = 30  # hours
+    wizard = Wizard(alice).start()
+    wizard.upload(xlsx_file(rows))
+
+    page = wizard.preview().content.decode()
+
+    hours = re.search(r'<input type="text" name="fix-0-hours"[^>]*>', page).group(0)
+    note = re.search(r'<input type="text" name="fix-0-note"[^>]*>', page).group(0)
+    assert 'aria-invalid="true"' in hours and "aria-invalid" not in note
+    assert 'aria-describedby="id_fix-0-hours_errors"' in hours
+    assert re.search(r'<span class="cell-error" id="id_fix-0-hours_errors">[^<]*\S', page)

@@ -195,7 +195,7 @@ def test_a_fix_posted_while_a_confirm_runs_is_refused_and_the_upload_stays_appli
     assert UploadRow.objects.get(pk=invalid.pk).values["employee_email"] == "nobody@acme.example"  # the fix was not saved
     assert_every_write_is_in_one_batch_and_receipts_are_true()
     # Confirming or rolling back later sees the truth.
-    assert services.rollback_batch(batch.pk)[1] is True
+    assert services.rollback_batch(batch_id=batch.pk)[1] is True
     assert Entry.objects.count() == 0
 
 
@@ -310,7 +310,7 @@ def test_rolling_back_after_the_owner_left_the_tenant_is_refused_with_the_reason
     wizard.run(xlsx_file(entry_rows(acme_people, workday, 3)))
     Membership.objects.filter(user__username="alice").update(tenant=globex)
     with pytest.raises(Exception, match="no longer belongs"):
-        services.rollback_batch(wizard.upload_id)
+        services.rollback_batch(batch_id=wizard.upload_id)
     assert wizard.batch().status == UploadBatch.Status.APPLIED
     assert Entry.objects.count() == 3
 
@@ -327,7 +327,7 @@ def test_a_fix_from_a_page_loaded_before_the_confirm_is_refused_and_never_unappl
     assert wizard.confirm(skip_invalid=True).status_code == 302
 
     with pytest.raises(BatchNotReady, match="already been applied"):
-        services.save_fixes(stale, {invalid.pk: {**invalid.values, "employee_email": acme_people["emails"][0]}})
+        services.save_fixes(batch=stale, edits={invalid.pk: {**invalid.values, "employee_email": acme_people["emails"][0]}})
 
     batch = wizard.batch()
     assert (batch.status, batch.created_count) == (UploadBatch.Status.APPLIED, 3)
@@ -341,7 +341,7 @@ def test_validating_a_batch_that_was_applied_meanwhile_changes_nothing(alice, ac
     stale = wizard.batch()
     wizard.confirm()
     with pytest.raises(BatchNotReady):
-        services.validate_batch(stale)
+        services.validate_batch(batch=stale)
     assert wizard.batch().status == UploadBatch.Status.APPLIED
 
 
@@ -350,7 +350,7 @@ def test_an_update_of_a_deleted_record_is_not_counted():
     from bulkupload.bulk import update_rows
 
     alice = get_user_model().objects.get(username="alice")
-    batch = services.create_batch(get_spec(SPEC), alice)
+    batch = services.create_batch(spec=get_spec(SPEC), user=alice)
     gone = UploadRow.objects.create(batch=batch, row_number=1, values={})
     kept = UploadRow.objects.create(batch=batch, row_number=2, values={})
     UploadRow.objects.filter(pk=gone.pk).delete()

@@ -55,7 +55,7 @@ def own_upload(user: Any, upload_id: Any) -> tuple[UploadSpec, UploadBatch]:
 def own_upload_to_change(user: Any, upload_id: Any) -> tuple[UploadSpec, UploadBatch]:
     """:func:`own_upload` for a call that changes it: an upload whose task's worker died is released first."""
     spec, batch = own_upload(user, upload_id)
-    services.release_if_stalled(batch)
+    services.release_if_stalled(batch=batch)
     return spec, batch
 
 
@@ -150,7 +150,7 @@ class UploadCreateView(ApiView):
             limits.check_open_uploads(request.user)
         except LimitReached as exc:
             return Response({"detail": str(exc), "code": "too_many_open_uploads"}, status=status.HTTP_429_TOO_MANY_REQUESTS)
-        batch = services.create_batch(found, request.user)
+        batch = services.create_batch(spec=found, user=request.user)
         try:
             plan = columns.plan(found, upload, name=upload.name, sheet=sheet)
             if chosen is not None:
@@ -163,7 +163,7 @@ class UploadCreateView(ApiView):
                 # Headers that do not all match, or a choice of sheets: the client answers POST columns/.
                 batch = services.hold_upload(batch, upload, name=upload.name, sheet=plan.sheet)
         except FileRejected as exc:
-            services.discard_batch(batch.pk)  # a refused file leaves no empty upload behind
+            services.discard_batch(batch_id=batch.pk)  # a refused file leaves no empty upload behind
             return file_errors(exc)
         return upload_response(request, batch, created=True)
 
@@ -172,8 +172,8 @@ class UploadView(ApiView):
     @schema.document(s.UploadOut, summary="The upload: status, counts, progress")
     def get(self, request: Request, upload_id: Any) -> Response:
         spec, batch = own_upload(request.user, upload_id)
-        if services.is_stalled(batch):  # its worker died: shown as released, released by the next POST (writes nothing)
-            shown = services.as_released(batch)
+        if services.is_stalled(batch=batch):  # its worker died: shown as released, released by the next POST (writes nothing)
+            shown = services.as_released(batch=batch)
             return Response({**upload_data(shown), "questions": answers.questions(shown, spec, request.user)})
         return Response(upload_body(request, batch))
 
@@ -239,7 +239,7 @@ class RowView(ApiView):
         if refused := not_ready(batch):
             return refused
         try:
-            services.save_fixes(batch, {row.pk: values}, versions={row.pk: form.validated_data["version"]})
+            services.save_fixes(batch=batch, edits={row.pk: values}, versions={row.pk: form.validated_data["version"]})
         except StaleRows as exc:
             return conflict(str(exc), "stale_version", rows=exc.rows)
         except BatchNotReady as exc:
@@ -370,7 +370,7 @@ class RollbackView(ApiView):
         if batch.status != Status.APPLIED:
             return conflict(_("Only an applied upload can be rolled back."), "not_applied")
         try:
-            batch, done = services.rollback_batch(batch.pk, force=form.validated_data["force"])
+            batch, done = services.rollback_batch(batch_id=batch.pk, force=form.validated_data["force"])
         except RollbackConflict as exc:
             return conflict(str(exc), "changed_since", rows=exc.rows)
         return Response({"rolled_back": done, "batch": receipt_data(batch)})

@@ -35,7 +35,7 @@ CHANGED_SHOWN = 20
 
 
 def apply_batch(
-    batch_id: Any, *, overwrite: bool = True, skip_invalid: bool = False, queued: bool = False, on_changed: str | None = None
+    *, batch_id: Any, overwrite: bool = True, skip_invalid: bool = False, queued: bool = False, on_changed: str | None = None
 ) -> tuple[UploadBatch, bool]:
     """Write the batch's rows to the target model in one transaction, exactly once.
 
@@ -267,7 +267,7 @@ def changed_error(spec: UploadSpec, changed: list[tuple[int, models.Model, list[
 # --- rolling back ----------------------------------------------------------------------
 
 
-def rollback_batch(batch_id: Any, *, force: bool = False) -> tuple[UploadBatch, bool]:
+def rollback_batch(*, batch_id: Any, force: bool = False) -> tuple[UploadBatch, bool]:
     """Undo an applied batch: delete what it created, restore what it updated.
 
     Refuses with :class:`RollbackConflict` naming the rows whose records were
@@ -357,7 +357,7 @@ def rollback_conflict(*, batch_id: Any) -> str:
     undoing the try: :func:`rollback_batch` is the one place that knows, and nothing of the try is kept (signals included)."""
     try:
         with transaction.atomic():
-            rollback_batch(batch_id)
+            rollback_batch(batch_id=batch_id)
             raise _DryRun
     except _DryRun:
         return ""

@@ -28,7 +28,7 @@ SCOPE_ALL, SCOPE_INVALID = "all", "invalid"
 KEEP_FIRST, KEEP_LAST, KEEP_NEITHER = "first", "last", "neither"
 
 
-def save_fixes(batch: UploadBatch, edits: dict[int, dict[str, str]], *, versions: dict[int, int] | None = None) -> UploadBatch:
+def save_fixes(*, batch: UploadBatch, edits: dict[int, dict[str, str]], versions: dict[int, int] | None = None) -> UploadBatch:
     """Replace cells of rows the user fixed in the preview, then revalidate; return the batch as it now stands.
 
     The batch is locked and must be ``ready`` inside the transaction: a fix racing a
@@ -184,7 +184,7 @@ def replace_cells(*, batch: UploadBatch, column: str, find: str, replace: str, s
         mark = _next_mark(locked)
         changed = UploadRow.objects.filter(pk__in=targets.values("pk")).update(values=JSONSet("values", column, replace), version=mark)
         if changed:
-            revalidate_rows(locked, locked.rows.filter(version=mark))
+            revalidate_rows(batch=locked, rows=locked.rows.filter(version=mark))
     return changed
 
 
@@ -217,7 +217,7 @@ def include_rows(*, batch: UploadBatch, row_ids: list[int]) -> int:
         batch_scope(locked)  # its scope still exists and is the user's
         mark = _next_mark(locked)
         count = locked.rows.filter(pk__in=row_ids, status=Status.EXCLUDED).update(status=F("match"), version=mark)
-        revalidate_rows(locked, locked.rows.filter(version=mark))
+        revalidate_rows(batch=locked, rows=locked.rows.filter(version=mark))
     return count
 
 

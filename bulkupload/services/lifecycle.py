@@ -25,7 +25,7 @@ from .base import _delete_file
 Status = UploadBatch.Status
 
 
-def create_batch(spec: UploadSpec, user: Any) -> UploadBatch:
+def create_batch(*, spec: UploadSpec, user: Any) -> UploadBatch:
     """A new, empty upload for ``user``, waiting for its file (abandoned uploads are purged first when that is due)."""
     from .. import limits
 
@@ -52,7 +52,7 @@ def purge_abandoned(*, older_than: datetime.timedelta | None = None) -> list[Upl
     return stale
 
 
-def discard_batch(batch_id: Any, *, statuses: tuple[str, ...] | None = None) -> bool:
+def discard_batch(*, batch_id: Any, statuses: tuple[str, ...] | None = None) -> bool:
     """Delete an upload that was never applied, with its file; whether it was deleted.
 
     ``statuses``: only from these (the owner's discard: not while a task works on it); by default any but applied
@@ -149,7 +149,7 @@ def release_stalled(*, older_than: datetime.timedelta | None = None) -> list[Upl
     return _release(UploadBatch.objects.filter(updated_at__lt=timezone.now() - older_than))
 
 
-def is_stalled(batch: UploadBatch) -> bool:
+def is_stalled(*, batch: UploadBatch) -> bool:
     """Whether ``batch``'s task stopped reporting progress: its worker died. Reads only; nothing is written.
 
     The heartbeat is the batch's progress file, written at every chunk. A task
@@ -169,7 +169,7 @@ def is_stalled(batch: UploadBatch) -> bool:
         return bool(UploadBatch.objects.select_for_update(skip_locked=True).filter(pk=batch.pk).values_list("pk", flat=True))
 
 
-def as_released(batch: UploadBatch) -> UploadBatch:
+def as_released(*, batch: UploadBatch) -> UploadBatch:
     """``batch`` as :func:`release_if_stalled` would leave it, unsaved: what a GET shows of stalled work."""
     shown = copy.copy(batch)
     shown.status = Status.DRAFT if batch.status == Status.STAGING else Status.READY
@@ -181,13 +181,13 @@ def stalled_message() -> str:
     return _("The background work stopped without finishing. Nothing was saved; please try again.")
 
 
-def release_if_stalled(batch: UploadBatch) -> bool:
+def release_if_stalled(*, batch: UploadBatch) -> bool:
     """Release ``batch`` (as :func:`release_stalled`) when :func:`is_stalled`; for a POST, never a GET.
 
     On SQLite a live task's lock makes the release give up. Returns whether the
     batch was released (``batch`` is then read again).
     """
-    if not is_stalled(batch):
+    if not is_stalled(batch=batch):
         return False
     try:
         released = _release(UploadBatch.objects.filter(pk=batch.pk))

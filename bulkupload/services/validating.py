@@ -29,7 +29,7 @@ from ..validation import (
 from .base import READY, Status, _chunks, _counts, batch_scope, lock_batch, save_fields
 
 
-def validate_batch(batch: UploadBatch, *, row_ids: list[int] | None = None) -> UploadBatch:
+def validate_batch(*, batch: UploadBatch, row_ids: list[int] | None = None) -> UploadBatch:
     """Validate rows (all, or ``row_ids``) of a ready batch, then the file rules over all rows; update counts."""
     with transaction.atomic():
         lock_batch(batch.pk, READY)
@@ -42,10 +42,10 @@ def _revalidate(batch: UploadBatch, row_ids: list[int] | None) -> None:
     rows = batch.rows.exclude(status=Status.EXCLUDED)  # a row the user excluded stays excluded
     if row_ids is not None:
         rows = rows.filter(pk__in=row_ids)
-    revalidate_rows(batch, rows)
+    revalidate_rows(batch=batch, rows=rows)
 
 
-def revalidate_rows(batch: UploadBatch, rows: QuerySet[UploadRow]) -> None:
+def revalidate_rows(*, batch: UploadBatch, rows: QuerySet[UploadRow]) -> None:
     """Check ``rows`` of ``batch`` again chunk by chunk (with the date order the user answered), then the file rules
     and counts; inside the caller's transaction and under its lock of the batch."""
     spec, scope = batch_scope(batch)

@@ -64,7 +64,7 @@ def apply_value_answers(
         locked.value_check = state
         batch.value_check = state
         if everything or touched:
-            validate_batch(locked, row_ids=None if everything else sorted(touched))
+            validate_batch(batch=locked, row_ids=None if everything else sorted(touched))
             for name in (*COUNT_FIELDS.values(), "total_rows", "status", "validated_at", "updated_at"):
                 setattr(batch, name, getattr(locked, name))  # the caller's batch shows the counts as now stored
     return locked

@@ -129,7 +129,7 @@ class Command(BaseCommand):
             limits.check_open_uploads(user)
         except LimitReached as exc:
             raise CommandError(str(exc), returncode=EXIT_UNREADABLE) from None
-        batch = services.create_batch(spec, user)
+        batch = services.create_batch(spec=spec, user=user)
         printer = ProgressPrinter(self.stderr)
         try:
             with path.open("rb") as handle, progress.tracking(printer):
@@ -138,7 +138,7 @@ class Command(BaseCommand):
                 progress.start("reading", max(background.estimate_rows(upload, name=path.name, sheet=sheet) - 1, 1))
                 services.stage_upload(batch, upload, name=path.name, sheet=sheet)
         except FileRejected as exc:
-            services.discard_batch(batch.pk)
+            services.discard_batch(batch_id=batch.pk)
             raise CommandError(str(exc), returncode=EXIT_UNREADABLE) from None
         finally:
             printer.finish()
@@ -182,7 +182,7 @@ class Command(BaseCommand):
             answers = parse_answers(spec, batch, options["date_order"], options["map_value"])
             unanswered = apply_answers(batch, user, answers)
         except AnswerError as exc:
-            services.discard_batch(batch.pk)
+            services.discard_batch(batch_id=batch.pk)
             raise CommandError(str(exc), returncode=EXIT_UNREADABLE) from None
         for line in [*describe_automatic(batch, spec, unanswered), *describe(batch, unanswered)]:
             self.stderr.write(line, style_func=str)
@@ -197,7 +197,9 @@ class Command(BaseCommand):
         try:
             with progress.tracking(printer):
                 progress.start("applying", batch.valid_count)
-                batch, _applied = services.apply_batch(batch.pk, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed)
+                batch, _applied = services.apply_batch(
+                    batch_id=batch.pk, overwrite=overwrite, skip_invalid=skip_invalid, on_changed=on_changed
+                )
         except ChangedSincePreview as exc:
             for row in exc.rows:
                 for cell in row["cells"]:

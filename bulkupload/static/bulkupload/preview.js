@@ -51,7 +51,7 @@
       // What is stored now is what later saves compare with (a stale row also shows it in its boxes).
       cell.querySelector("[data-role=seen]").value = row.values[key];
       if (replaceValues) input.value = row.values[key];
-      document.getElementById(input.id + "_err").textContent = errors.join(" ");
+      document.getElementById(input.id + "_errors").textContent = errors.join(" ");
       cell.classList.toggle("has-error", errors.length > 0);
       if (errors.length) input.setAttribute("aria-invalid", "true");
       else input.removeAttribute("aria-invalid");
