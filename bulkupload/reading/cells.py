@@ -14,6 +14,7 @@ import datetime
 import json
 from typing import Any
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.utils.translation import gettext as _
 
 # Spaces a copy from a web page or a PDF brings along.
@@ -24,7 +25,6 @@ EXCEL_ERRORS = frozenset(
 )
 #: Where staging keeps the reader's marks in a row's values.
 PROBLEMS = "__problems__"
-ROW = "__all__"
 
 
 class ProblemCell(str):
@@ -99,17 +99,17 @@ def record_problems(values: dict[str, str], cells: list[str]) -> dict[str, Any]:
     """``values`` (column key → text) with the reader's marks on ``cells`` kept under :data:`PROBLEMS`."""
     found: dict[str, list[str]] = {key: [str(text), text.problem] for key, text in values.items() if isinstance(text, ProblemCell)}
     if getattr(cells, "problem", ""):
-        found[ROW] = [_snapshot(values), cells.problem]
+        found[NON_FIELD_ERRORS] = [_snapshot(values), cells.problem]
     if not found:
         return values
     return {**{key: str(text) for key, text in values.items()}, PROBLEMS: found}
 
 
 def current_problems(values: dict[str, Any]) -> dict[str, list[str]]:
-    """The reader's marks that still stand (column key or ``"__all__"`` → messages); a changed cell is judged afresh."""
+    """The reader's marks that still stand (column key or ``NON_FIELD_ERRORS`` → messages); a changed cell is judged afresh."""
     standing: dict[str, list[str]] = {}
     for key, (text, message) in (values.get(PROBLEMS) or {}).items():
-        current = _snapshot(values) if key == ROW else values.get(key)
+        current = _snapshot(values) if key == NON_FIELD_ERRORS else values.get(key)
         if current == text:
             standing[key] = [message]
     return standing
