@@ -52,12 +52,12 @@ def files(run: int) -> dict[str, tuple[str, bytes]]:
 
 def upload_cpu(name: str, content: bytes) -> float:
     """CPU seconds of one upload POST (plan and stage); the batch is discarded afterwards."""
+    from cases import alice
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import Client
     from django.urls import reverse
 
     from bulkupload.models import UploadBatch
-    from cases import alice
 
     client = Client()
     client.force_login(alice())
