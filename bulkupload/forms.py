@@ -15,6 +15,7 @@ from . import fields, mapping, services, values
 from .exceptions import FileRejected
 from .fixforms import RowFixFormSet
 from .models import UploadBatch
+from .reading import Book
 from .spec import UploadSpec
 
 # Kept importable from here, where the fix pages find it.
@@ -53,6 +54,8 @@ class UploadForm(BatchFormMixin, forms.Form):
         self.fields["file"].widget.attrs["aria-describedby"] = f"{self['file'].auto_id}_help"
         #: The chosen file's plan, once the form is valid with a file.
         self.plan: mapping.FilePlan | None = None
+        #: The file as it was opened and checked for the plan: the step stages its rows from it and closes it.
+        self.book: Book | None = None
 
     def mark_errors(self) -> None:
         if self["file"].errors:
@@ -60,12 +63,12 @@ class UploadForm(BatchFormMixin, forms.Form):
             self.fields["file"].widget.attrs.update({"aria-describedby": shown, "aria-invalid": "true", "autofocus": True})
 
     def clean_file(self):
-        """The file's plan (sheets, header, row estimate), read without keeping anything: the wizard stages it."""
+        """The file's plan (sheets, header, row estimate), from the file opened once: the wizard's step stages it."""
         upload = self.cleaned_data.get("file")
         if not upload:
             return None
         try:
-            self.plan = mapping.plan_upload(self.spec, upload, name=upload.name)
+            self.book, self.plan = mapping.open_planned(self.spec, upload, name=upload.name)
         except FileRejected as exc:
             raise ValidationError(str(exc), code="rejected") from None
         return upload
