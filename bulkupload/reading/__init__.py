@@ -57,7 +57,7 @@ def open_book(fileobj: IO[bytes], *, name: str, limits: Limits | None = None) ->
         from .text import CsvBook
 
         book = CsvBook(fileobj, name=name, limits=limits, budget=budget)
-    # One a step: the file is checked (size, format, archive, extent) here, and every reading of the step uses this book.
+    # One per step: the file is checked (size, format, archive, extent) here, and every reading of the step uses this book.
     logger.debug("Opened and checked %s (%s)", name, book.format)
     return book
 
