@@ -69,7 +69,7 @@ def main() -> None:
         batch = services.create_batch(spec=spec, user=user)
         upload = io.BytesIO(csv_bytes(count))
         upload.name = "german.csv"
-        batch = answers.prepared(services.stage_upload(batch, upload, name="german.csv"), user)
+        batch = answers.prepared(services.stage_upload(batch=batch, upload=upload, name="german.csv"), user)
         alone, alone_queries = timed(lambda shown=batch: upload_data(shown))
         both, both_queries = timed(lambda shown=batch: {**upload_data(shown), "questions": answers.questions(shown, spec, user)})
         print(f"| {count:,} | {batch.invalid_count:,} | {alone:.1f} ms | {both:.1f} ms | {alone_queries} / {both_queries} |")

@@ -115,9 +115,10 @@ def calamine_sheets(content: bytes) -> dict[str, list[tuple[int, list[str]]]]:
 
 
 def is_plain(content: bytes) -> bool:
-    from bulkupload.reading.calamine import _is_plain
+    from bulkupload.reading import Limits
+    from bulkupload.reading.extent import inspect_workbook
 
-    return _is_plain(io.BytesIO(content))
+    return bool(inspect_workbook(io.BytesIO(content), name="x.xlsx", limits=Limits(), plain=True).plain)
 
 
 def diff(name: str, expected: dict, actual: dict) -> list[str]:

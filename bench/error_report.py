@@ -44,7 +44,7 @@ def main() -> None:
         upload.size = len(upload.getvalue())
         batch = services.create_batch(spec=spec, user=alice)
         start = time.perf_counter()
-        services.stage_upload(batch, upload, name="bench.csv")
+        services.stage_upload(batch=batch, upload=upload, name="bench.csv")
         staged = time.perf_counter() - start
         batch.refresh_from_db()
         assert batch.invalid_count == count, batch.invalid_count

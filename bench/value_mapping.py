@@ -58,7 +58,7 @@ def main() -> None:
         batch = services.create_batch(spec=spec, user=user)
         upload = io.BytesIO(csv_bytes(count))
         upload.name = "german.csv"
-        batch = services.stage_upload(batch, upload, name="german.csv")
+        batch = services.stage_upload(batch=batch, upload=upload, name="german.csv")
         applies, undos, queries, invalid = [], [], 0, -1
         for _ in range(3):
             with CaptureQueriesContext(connection) as captured:

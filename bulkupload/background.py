@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from . import afterresponse, conf, limits, progress, services, tasks
 from .exceptions import BatchInWrongStatus, FileRejected, TaskRefused
 from .models import UploadBatch
+from .reading import Book
 from .reading.estimate import estimate_rows
 
 # Kept importable from here, where the views, the admin, the API and the command have always found them.
@@ -42,10 +43,7 @@ def runs_in_background(rows: int) -> bool:
 
 def planned_rows(plan: dict[str, Any] | None, sheet: str | None) -> int:
     """The rows with a value of ``sheet`` (the plan's own choice when None), counted when the file was planned; 0 unknown."""
-    from .mapping import FilePlan
-
-    found = FilePlan.from_json(plan or {})
-    return found.rows(sheet) if found is not None else 0
+    return tasks.planned_rows(plan, sheet)
 
 
 # --- staging ---------------------------------------------------------------------------
@@ -59,14 +57,18 @@ def stage_or_queue(
     sheet: str | None = None,
     positions: dict[str, int] | None = None,
     plan: dict[str, Any] | None = None,
+    book: Book | None = None,
 ) -> UploadBatch:
-    """:func:`services.stage_upload` in the request, or on a task worker when the file is large."""
+    """:func:`services.stage_upload` in the request, or on a task worker when the file is large.
+
+    ``book``: ``upload`` as it was opened and checked to plan it; staged in the request, its rows are read from it.
+    """
     if not runs_in_background(planned_rows(plan, sheet) or estimate_rows(upload, name=name, sheet=sheet)):
         services.forget_task_error(batch=batch)
-        return services.stage_upload(batch, upload, name=name, sheet=sheet, positions=positions, plan=plan)
+        return services.stage_upload(batch=batch, upload=upload, name=name, book=book, sheet=sheet, positions=positions, plan=plan)
     with transaction.atomic():
         limits.check_queued_tasks(batch.owner_id)  # before the file is kept; checked again when the batch is claimed
-    services.hold_upload(batch, upload, name=name, sheet=sheet, plan=plan)
+    services.hold_upload(batch=batch, upload=upload, name=name, sheet=sheet, plan=plan)
     return queue_staging(batch, sheet=sheet, positions=positions)
 
 
@@ -78,7 +80,7 @@ def stage_held_or_queue(batch: UploadBatch, *, sheet: str | None, positions: dic
             rows = estimate_rows(stored, name=batch.file_name, sheet=sheet)
     if not runs_in_background(rows):
         services.forget_task_error(batch=batch)
-        return services.stage_held_upload(batch, sheet=sheet, positions=positions)
+        return services.stage_held_upload(batch=batch, sheet=sheet, positions=positions)
     return queue_staging(batch, sheet=sheet, positions=positions)
 
 

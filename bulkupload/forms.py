@@ -14,6 +14,7 @@ from django.utils.translation import ngettext
 from . import fields, mapping, services, values
 from .exceptions import FileRejected
 from .models import UploadBatch
+from .reading import Book
 from .spec import UploadSpec
 
 __all__ = ["ColumnsForm", "ConfirmForm", "PreviewForm", "SheetChoiceForm", "UploadForm", "ValuesForm", "errors_id"]
@@ -56,6 +57,8 @@ class UploadForm(BatchFormMixin, forms.Form):
         self.fields["file"].widget.attrs["aria-describedby"] = f"{self['file'].auto_id}_help"
         #: The chosen file's plan, once the form is valid with a file.
         self.plan: mapping.FilePlan | None = None
+        #: The file as it was opened and checked for the plan: the step stages its rows from it and closes it.
+        self.book: Book | None = None
 
     def mark_errors(self) -> None:
         if self["file"].errors:
@@ -63,12 +66,12 @@ class UploadForm(BatchFormMixin, forms.Form):
             self.fields["file"].widget.attrs.update({"aria-describedby": shown, "aria-invalid": "true", "autofocus": True})
 
     def clean_file(self):
-        """The file's plan (sheets, header, row estimate), read without keeping anything: the wizard stages it."""
+        """The file's plan (sheets, header, row estimate), from the file opened once: the wizard's step stages it."""
         upload = self.cleaned_data.get("file")
         if not upload:
             return None
         try:
-            self.plan = mapping.plan_upload(self.spec, upload, name=upload.name)
+            self.book, self.plan = mapping.open_planned(self.spec, upload, name=upload.name)
         except FileRejected as exc:
             raise ValidationError(str(exc), code="rejected") from None
         return upload

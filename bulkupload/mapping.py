@@ -273,27 +273,41 @@ SAMPLE_LENGTH = 200
 
 
 def plan_upload(spec: UploadSpec, fileobj: IO[bytes], *, name: str, sheet: str | None = None) -> FilePlan:
-    """Which sheet to read (``sheet``, or the first with the spec's headers) and whether the user must map columns.
+    """:func:`plan_book` of ``fileobj``, opened for it and closed: for a caller that does not read the rows too."""
+    book, plan = open_planned(spec, fileobj, name=name, sheet=sheet)
+    book.close()
+    return plan
 
-    The file is opened once for all its sheets. A workbook in which more than one
-    sheet, or no sheet, has the spec's headers is not read automatically: the user
-    chooses the sheet and columns.
-    """
+
+def open_planned(spec: UploadSpec, fileobj: IO[bytes], *, name: str, sheet: str | None = None) -> tuple[Book, FilePlan]:
+    """``fileobj`` opened and checked once, and its plan: staging reads the rows from the same book, which the
+    caller closes (it is closed here when the file is refused)."""
     book = open_book(fileobj, name=name)
     try:
-        if not book.sheet_names:
-            head = read_head(book, None)
-            automatic = _read_without_asking(spec, head.header)
-            return FilePlan([], None, head.header, automatic, head.samples, heads={None: head}, format=book.format, encoding=book.encoding)
-        heads: dict[str | None, SheetHead] = {}
-        first_error: FileRejected | None = None
-        for title in book.sheet_names[:MAX_SHEETS]:
-            try:
-                heads[title] = read_head(book, title)
-            except FileRejected as exc:  # an empty sheet
-                first_error = first_error or exc
-    finally:
+        return book, plan_book(spec, book, name=name, sheet=sheet)
+    except BaseException:
         book.close()
+        raise
+
+
+def plan_book(spec: UploadSpec, book: Book, *, name: str, sheet: str | None = None) -> FilePlan:
+    """Which sheet to read (``sheet``, or the first with the spec's headers) and whether the user must map columns.
+
+    The opened ``book`` is read for all its sheets, and left open. A workbook in which
+    more than one sheet, or no sheet, has the spec's headers is not read automatically:
+    the user chooses the sheet and columns.
+    """
+    if not book.sheet_names:
+        head = read_head(book, None)
+        automatic = _read_without_asking(spec, head.header)
+        return FilePlan([], None, head.header, automatic, head.samples, heads={None: head}, format=book.format, encoding=book.encoding)
+    heads: dict[str | None, SheetHead] = {}
+    first_error: FileRejected | None = None
+    for title in book.sheet_names[:MAX_SHEETS]:
+        try:
+            heads[title] = read_head(book, title)
+        except FileRejected as exc:  # an empty sheet
+            first_error = first_error or exc
     if not heads:
         raise first_error or FileRejected(_("The workbook has no worksheet."), file=name)
     matching = [title for title, head in heads.items() if maps_automatically(spec, head.header)]

@@ -11,16 +11,24 @@ from typing import IO, Any
 
 from . import background, mapping, services, values
 from .models import UploadBatch
+from .reading import Book
 from .spec import UploadSpec
 
 
-def receive_file(*, batch: UploadBatch, upload: IO[bytes], name: str, plan: mapping.FilePlan) -> UploadBatch:
-    """Step ``upload``: stage the file's rows (or queue them), or keep the file for the columns step to map."""
-    values.reset(batch)  # a new file: its dates and values are looked at afresh
-    if plan.automatic:
-        return background.stage_or_queue(batch, upload, name=name, sheet=plan.sheet, plan=plan.as_json())
-    # Headers that do not all match, or a choice of sheets: the columns step asks, from the plan kept here.
-    return services.hold_upload(batch, upload, name=name, sheet=plan.sheet, plan=plan.as_json())
+def receive_file(*, batch: UploadBatch, upload: IO[bytes], name: str, plan: mapping.FilePlan, book: Book | None = None) -> UploadBatch:
+    """Step ``upload``: stage the file's rows (or queue them), or keep the file for the columns step to map.
+
+    ``book``: the file as the form opened and checked it to plan it; its rows are staged from it, and it is closed here.
+    """
+    try:
+        values.reset(batch)  # a new file: its dates and values are looked at afresh
+        if plan.automatic:
+            return background.stage_or_queue(batch, upload, name=name, sheet=plan.sheet, plan=plan.as_json(), book=book)
+        # Headers that do not all match, or a choice of sheets: the columns step asks, from the plan kept here.
+        return services.hold_upload(batch=batch, upload=upload, name=name, sheet=plan.sheet, plan=plan.as_json())
+    finally:
+        if book is not None:
+            book.close()
 
 
 def stage_chosen_columns(

@@ -74,10 +74,8 @@ def run_staging(batch_id: Any, *, sheet: str | None, positions: dict[str, int] |
         return "gone"  # purged or handled meanwhile
     try:
         with progress.tracking(progress.file_listener(batch.pk)):
-            with batch.source_file.open("rb") as stored:
-                # The header row is one of the lines; the count is a guide for the bar.
-                progress.start("reading", max(estimate_rows(stored, name=batch.file_name, sheet=sheet) - 1, 1))
-            services.stage_held_upload(batch, sheet=sheet, positions=positions, queued=True)
+            progress.start("reading", max(_rows_to_read(batch, sheet), 1))
+            services.stage_held_upload(batch=batch, sheet=sheet, positions=positions, queued=True)
     except (FileRejected, BatchNotReady) as exc:
         services.record_task_failure(batch_id=batch_id, message=str(exc), status=Status.DRAFT, drop_file=True)
         return "rejected"
@@ -89,6 +87,23 @@ def run_staging(batch_id: Any, *, sheet: str | None, positions: dict[str, int] |
     finally:
         progress.clear(batch_id)
     return "staged"
+
+
+def planned_rows(plan: dict[str, Any] | None, sheet: str | None) -> int:
+    """The rows with a value of ``sheet`` (the plan's own choice when None), counted when the file was planned; 0 unknown."""
+    from .mapping import FilePlan
+
+    found = FilePlan.from_json(plan or {})
+    return found.rows(sheet) if found is not None else 0
+
+
+def _rows_to_read(batch: UploadBatch, sheet: str | None) -> int:
+    """The data rows the bar counts: as the plan kept with the batch counted them, else estimated from the stored file."""
+    if rows := planned_rows(batch.plan, sheet):
+        return rows - 1  # the header row is one of them
+    with batch.source_file.open("rb") as stored:
+        # The header row is one of the lines; the count is a guide for the bar.
+        return estimate_rows(stored, name=batch.file_name, sheet=sheet) - 1
 
 
 def run_apply(batch_id: Any) -> str:

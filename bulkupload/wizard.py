@@ -159,7 +159,7 @@ class UploadWizard(SpecMixin, NamedUrlSessionWizardView):
         """The one call the step ``step`` makes with its valid ``form`` (preview and confirm make none here)."""
         if step == "upload" and form.plan is not None:
             upload = form.cleaned_data["file"]
-            steps.receive_file(batch=self.batch, upload=upload, name=upload.name, plan=form.plan)
+            steps.receive_file(batch=self.batch, upload=upload, name=upload.name, plan=form.plan, book=form.book)
         elif step == "columns" and form.plan is not None:
             steps.stage_chosen_columns(batch=self.batch, spec=self.spec, user=self.request.user, plan=form.plan, positions=form.positions)
         elif step == "values":

@@ -42,7 +42,7 @@ def rows_for(people, day, hours=(7.5, 4, 8)):
 def apply_rows(rows, *, skip_invalid=False) -> UploadBatch:
     alice = get_user_model().objects.get(username="alice")
     batch = services.create_batch(spec=get_spec(SPEC), user=alice)
-    services.stage_upload(batch, io.BytesIO(xlsx_file(rows)), name="march.xlsx")
+    services.stage_upload(batch=batch, upload=io.BytesIO(xlsx_file(rows)), name="march.xlsx")
     return services.apply_batch(batch_id=batch.pk, skip_invalid=skip_invalid)[0]
 
 
@@ -368,7 +368,7 @@ def tenant_rows(tenant, day) -> list[list]:
 def upload_as(username: str, rows) -> UploadBatch:
     user = get_user_model().objects.get(username=username)
     batch = services.create_batch(spec=get_spec(SPEC), user=user)
-    services.stage_upload(batch, io.BytesIO(xlsx_file(rows)), name=f"{username}.xlsx")
+    services.stage_upload(batch=batch, upload=io.BytesIO(xlsx_file(rows)), name=f"{username}.xlsx")
     return services.apply_batch(batch_id=batch.pk)[0]
 
 

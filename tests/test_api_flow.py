@@ -227,7 +227,7 @@ def test_a_version_read_before_a_held_file_was_read_is_stale(api, acme_people, w
     header = ["Mitarbeiter", "Date", "Project code", "Hrs", "Billable", "Activity", "Note"]
     other = csv_file(entry_rows(acme_people, workday - datetime.timedelta(days=1)), header=header)
     batch = UploadBatch.objects.get(pk=upload["id"])
-    services.hold_upload(batch, ContentFile(other, name="other.csv"), name="other.csv")
+    services.hold_upload(batch=batch, upload=ContentFile(other, name="other.csv"), name="other.csv")
     assert api.get(f"uploads/{upload['id']}/").json()["status"] == "needs_columns"
     answered = api.post(f"uploads/{upload['id']}/columns/", json={"mapping": {"Mitarbeiter": "employee_email", "Hrs": "hours"}})
     assert answered.status_code == 200, answered.text

@@ -220,7 +220,7 @@ def test_purge_removes_abandoned_uploads_and_says_which(acme, django_user_model,
 def test_purge_makes_uploads_whose_worker_died_retryable(acme, acme_people, workday, django_user_model):
     spec = get_spec(SPEC)
     stuck = services.create_batch(spec=spec, user=django_user_model.objects.get(username="alice"))
-    services.stage_upload(stuck, io.BytesIO(xlsx_file(rows_for(acme_people, workday))), name="big.xlsx")
+    services.stage_upload(batch=stuck, upload=io.BytesIO(xlsx_file(rows_for(acme_people, workday))), name="big.xlsx")
     UploadBatch.objects.filter(pk=stuck.pk).update(
         status=UploadBatch.Status.APPLYING, updated_at=timezone.now() - datetime.timedelta(days=10)
     )

@@ -132,7 +132,7 @@ def test_stage_upload_raises_one_message_naming_file_sheet_row_and_column(alice,
     batch = Wizard(alice).start().batch()
     upload = io.BytesIO(xlsx_file(five_rows))
     with pytest.raises(FileRejected) as caught:
-        services.stage_upload(batch, upload, name="long.xlsx")
+        services.stage_upload(batch=batch, upload=upload, name="long.xlsx")
     assert str(caught.value).endswith("(file “long.xlsx”, sheet “Entries”, row 2, column “Employee email”)")
     assert not UploadRow.objects.filter(batch=batch).exists()
 

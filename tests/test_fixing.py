@@ -277,7 +277,7 @@ def test_a_replace_over_10000_rows_is_one_update_and_a_fixed_number_of_queries(d
     batch = services.create_batch(spec=get_spec(SPEC), user=get_user_model().objects.get(username="alice"))
     upload = io.BytesIO(csv_file(rows))
     upload.size = len(upload.getvalue())
-    services.stage_upload(batch, upload, name="entries.csv")
+    services.stage_upload(batch=batch, upload=upload, name="entries.csv")
     batch.refresh_from_db()
     assert (batch.total_rows, batch.invalid_count) == (10_000, 10_000)
     with django_assert_num_queries(1):

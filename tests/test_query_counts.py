@@ -46,7 +46,7 @@ def queries_to_stage(user, content):
     batch = services.create_batch(spec=get_spec(SPEC), user=user)
     upload = io.BytesIO(content)
     with CaptureQueriesContext(connection) as captured:
-        services.stage_upload(batch, upload, name="entries.xlsx")
+        services.stage_upload(batch=batch, upload=upload, name="entries.xlsx")
     return batch, len(captured)
 
 

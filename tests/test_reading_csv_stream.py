@@ -109,3 +109,18 @@ def test_reading_a_large_csv_file_takes_no_more_memory_than_a_small_one(tmp_path
     assert (small["rows"], large["rows"]) == (1_000, 400_000)
     # Held whole, the text alone would take 30 MB as bytes, 30 MB as str and 120 MB in io.StringIO's buffer.
     assert large["peak_mb"] - small["peak_mb"] < 15, (small, large)
+
+
+def test_rows_read_on_while_the_same_file_is_read_elsewhere_are_unchanged(monkeypatch):
+    # Staging hashes and stores the upload while a reader of it may be open: the reader keeps its own place.
+    monkeypatch.setattr(text, "BLOCK", 64)
+    content = SAMPLES["long-cells"].encode("utf-8")
+    upload = io.BytesIO(content)
+    table = open_table(upload, name="sample.csv")
+    rows = table.rows
+    first = [next(rows)[1] for _ in range(10)]
+    upload.seek(0)
+    assert upload.read() == content  # someone else reads the whole file, leaving it at its end
+    upload.seek(5)
+    _header, expected = reference(SAMPLES["long-cells"])
+    assert [*first, *(cells for _number, cells in rows)] == expected

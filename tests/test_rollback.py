@@ -25,7 +25,7 @@ def apply_rows(rows: list[list]) -> UploadBatch:
     alice = get_user_model().objects.get(username="alice")
     batch = services.create_batch(spec=get_spec(SPEC), user=alice)
     upload = io.BytesIO(xlsx_file(rows))
-    services.stage_upload(batch, upload, name="entries.xlsx")
+    services.stage_upload(batch=batch, upload=upload, name="entries.xlsx")
     batch, applied = services.apply_batch(batch_id=batch.pk)
     assert applied
     return batch

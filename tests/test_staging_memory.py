@@ -43,7 +43,7 @@ from bulkupload.spec import get_spec
 call_command("migrate", verbosity=0)
 batch = services.create_batch(spec=get_spec("adoption_app-penguin"), user=get_user_model().objects.create_user("memory"))
 with open(sys.argv[1], "rb") as handle:
-    services.stage_upload(batch, handle, name="penguins.xlsx")
+    services.stage_upload(batch=batch, upload=handle, name="penguins.xlsx")
 batch.refresh_from_db()
 last = batch.rows.order_by("-row_number").values_list("row_number", "data").first()
 # VmHWM, not ru_maxrss: a child forked from a large pytest process keeps the parent's ru_maxrss across exec.

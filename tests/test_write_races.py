@@ -365,5 +365,5 @@ def test_staging_after_the_owner_left_the_tenant_is_refused(alice, globex, acme_
     Membership.objects.filter(user__username="alice").update(tenant=globex)
     upload = io.BytesIO(xlsx_file(entry_rows(acme_people, workday, 2)))
     with pytest.raises(BatchNotReady, match="no longer belongs"):
-        services.stage_upload(batch, upload, name="entries.xlsx")
+        services.stage_upload(batch=batch, upload=upload, name="entries.xlsx")
     assert UploadRow.objects.filter(batch=batch).count() == 0

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from .. import mapping
 from ..exceptions import FileRejected
 from ..models import UploadBatch
+from ..reading import Book
 from ..spec import UploadSpec
 
 
@@ -22,14 +23,23 @@ class MappingRefused(FileRejected):
 
 def plan(spec: UploadSpec, fileobj: IO[bytes], *, name: str, sheet: str | None) -> mapping.FilePlan:
     """:func:`mapping.plan_upload`, refusing a sheet the workbook does not have (rather than reading another)."""
-    found = mapping.plan_upload(spec, fileobj, name=name, sheet=sheet or None)
+    book, found = open_planned(spec, fileobj, name=name, sheet=sheet)
+    book.close()
+    return found
+
+
+def open_planned(spec: UploadSpec, fileobj: IO[bytes], *, name: str, sheet: str | None) -> tuple[Book, mapping.FilePlan]:
+    """:func:`mapping.open_planned`, refusing a sheet the workbook does not have (rather than reading another); the
+    caller stages the rows from the book and closes it."""
+    book, found = mapping.open_planned(spec, fileobj, name=name, sheet=sheet or None)
     if sheet and found.sheets and sheet not in found.sheets:
+        book.close()
         raise MappingRefused(
             _("The workbook has no sheet “%(sheet)s”; its sheets are %(sheets)s.")
             % {"sheet": sheet, "sheets": ", ".join(f"“{s}”" for s in found.sheets)},
             code="unknown_sheet",
         )
-    return found
+    return book, found
 
 
 def positions(spec: UploadSpec, header: list[str], chosen: dict[str, str | None], *, user: Any) -> dict[str, int]:

@@ -152,20 +152,28 @@ class UploadCreateView(ApiView):
             return Response({"detail": str(exc), "code": "too_many_open_uploads"}, status=status.HTTP_429_TOO_MANY_REQUESTS)
         batch = services.create_batch(spec=found, user=request.user)
         try:
-            plan = columns.plan(found, upload, name=upload.name, sheet=sheet)
-            if chosen is not None:
-                positions = columns.positions(found, plan.header, chosen, user=request.user)
-                batch = background.stage_or_queue(batch, upload, name=upload.name, sheet=plan.sheet, positions=positions)
-                services.remember_column_choices(user=request.user, spec=found, header=plan.header, positions=positions)
-            elif plan.automatic or (sheet and mapping.maps_automatically(found, plan.header)):
-                batch = background.stage_or_queue(batch, upload, name=upload.name, sheet=plan.sheet)
-            else:
-                # Headers that do not all match, or a choice of sheets: the client answers POST columns/.
-                batch = services.hold_upload(batch, upload, name=upload.name, sheet=plan.sheet)
+            # Opened and checked once: planned, then staged from the same book.
+            book, plan = columns.open_planned(found, upload, name=upload.name, sheet=sheet)
+            try:
+                batch = self.receive(found, batch, upload, book=book, plan=plan, sheet=sheet, chosen=chosen)
+            finally:
+                book.close()
         except FileRejected as exc:
             services.discard_batch(batch_id=batch.pk)  # a refused file leaves no empty upload behind
             return file_errors(exc)
         return upload_response(request, batch, created=True)
+
+    def receive(self, spec: UploadSpec, batch: UploadBatch, upload: Any, *, book: Any, plan: Any, sheet: Any, chosen: Any) -> UploadBatch:
+        """Stage the planned file with the client's mapping, or as it maps, or hold it for the client to answer."""
+        if chosen is not None:
+            positions = columns.positions(spec, plan.header, chosen, user=self.request.user)
+            batch = background.stage_or_queue(batch, upload, name=upload.name, sheet=plan.sheet, positions=positions, book=book)
+            services.remember_column_choices(user=self.request.user, spec=spec, header=plan.header, positions=positions)
+            return batch
+        if plan.automatic or (sheet and mapping.maps_automatically(spec, plan.header)):
+            return background.stage_or_queue(batch, upload, name=upload.name, sheet=plan.sheet, book=book)
+        # Headers that do not all match, or a choice of sheets: the client answers POST columns/.
+        return services.hold_upload(batch=batch, upload=upload, name=upload.name, sheet=plan.sheet)
 
 
 class UploadView(ApiView):

@@ -14,6 +14,7 @@ reading stops one row past ``Limits.max_rows``.
 
 from __future__ import annotations
 
+import logging
 from typing import IO, Protocol
 
 from ..exceptions import FileRejected
@@ -24,6 +25,7 @@ from .table import Limits, Table, build_table, check_file_size, data_rows, find_
 
 __all__ = ["CSV", "XLSX", "Book", "FileRejected", "Limits", "Table", "cell_text", "list_sheets", "open_book", "open_table", "sniff_format"]
 __all__ += ["build_table", "check_file_size", "data_rows", "find_header", "row_texts"]  # the shared table builder, now in .table
+logger = logging.getLogger(__name__)
 
 
 class Book(Protocol):
@@ -46,13 +48,18 @@ def open_book(fileobj: IO[bytes], *, name: str, limits: Limits | None = None) ->
     limits = limits or Limits()
     check_file_size(fileobj, name=name, limits=limits)
     budget = Budget.start(limits, name=name)
+    book: Book
     if identify(fileobj, name=name) == XLSX:
         from .xlsx import XlsxBook
 
-        return XlsxBook(fileobj, name=name, limits=limits, budget=budget)
-    from .text import CsvBook
+        book = XlsxBook(fileobj, name=name, limits=limits, budget=budget)
+    else:
+        from .text import CsvBook
 
-    return CsvBook(fileobj, name=name, limits=limits, budget=budget)
+        book = CsvBook(fileobj, name=name, limits=limits, budget=budget)
+    # One per step: the file is checked (size, format, archive, extent) here, and every reading of the step uses this book.
+    logger.debug("Opened and checked %s (%s)", name, book.format)
+    return book
 
 
 def open_table(fileobj: IO[bytes], *, name: str, limits: Limits | None = None, sheet: str | None = None) -> Table:

@@ -12,40 +12,29 @@ both readers on every workbook the test suite writes.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import re
-import zipfile
 from collections.abc import Iterator
 from typing import IO, Any
 
 from .. import conf
 from .cells import cell_text
-from .extent import SheetExtent
+from .extent import SheetExtent, WorkbookExtent
 from .table import Limits, row_texts
 
-#: What only the openpyxl reader handles: a DTD or entity in any part; formulas, merged, error and ISO-date cells in a sheet.
-NOT_PLAIN = (
-    re.compile(rb"<!(?!\[CDATA\[)"),
-    re.compile(rb"<(?:\w+:)?(?:f|mergeCell)[\s>/]"),
-    re.compile(rb"t\s*=\s*[\"'][ed][\"']"),
-)
-OVERLAP = 256
-_plain_seen: dict[str, bool] = {}
 
-
-def plain_book(fileobj: IO[bytes], *, name: str, limits: Limits) -> Any | None:
+def plain_book(fileobj: IO[bytes], *, name: str, limits: Limits, extent: WorkbookExtent) -> Any | None:
     """The workbook opened by python-calamine, or None when the openpyxl reader must read it.
 
-    The archive has been checked and its sheets scanned (:func:`.extent.inspect_workbook`).
+    The archive has been checked and its sheets scanned, looking for what is not plain, by
+    :func:`.extent.inspect_workbook` (``plain=True``): that one pass decides.
     """
+    if not extent.plain:
+        return None
     try:
         from python_calamine import CalamineWorkbook
     except ImportError:
         return None
     try:
-        if not _is_plain_cached(fileobj):
-            return None
         fileobj.seek(0)
         return CalamineWorkbook.from_filelike(fileobj)
     except Exception:
@@ -83,36 +72,6 @@ def sheet_rows(book: Any, title: str, extent: SheetExtent, *, name: str, limits:
     except Exception:
         return None
     return _rows(sheet, name=name, limits=limits, title=title, last=extent.last_value_row)
-
-
-def _is_plain_cached(fileobj: IO[bytes]) -> bool:
-    """:func:`_is_plain`, remembered by content: one upload is opened several times (plan, rows)."""
-    digest = hashlib.sha256()
-    for block in iter(lambda: fileobj.read(1 << 20), b""):
-        digest.update(block)
-    fileobj.seek(0)
-    key = digest.hexdigest()
-    if key not in _plain_seen:
-        _plain_seen[key] = _is_plain(fileobj)
-        while len(_plain_seen) > 16:
-            _plain_seen.pop(next(iter(_plain_seen)))
-    return _plain_seen[key]
-
-
-def _is_plain(fileobj: IO[bytes]) -> bool:
-    """No part has anything :data:`NOT_PLAIN` (sizes were checked by ``check_archive``)."""
-    with zipfile.ZipFile(fileobj) as archive:
-        for info in archive.infolist():
-            if not info.filename.endswith((".xml", ".rels")):
-                continue
-            with archive.open(info) as part:
-                tail = b""
-                for block in iter(lambda part=part: part.read(1 << 20), b""):
-                    text = tail + block
-                    if any(pattern.search(text) for pattern in NOT_PLAIN):
-                        return False
-                    tail = block[-OVERLAP:]
-    return True
 
 
 def _rows(sheet: Any, *, name: str, limits: Limits, title: str, last: int) -> Iterator[tuple[int, list[str]]]:

@@ -9,12 +9,13 @@ number of column letters), and the workbook is refused, naming the sheet and row
 when it exceeds the cell budget, when values resume after a long run of blank
 rows, when a reference lies beyond Excel's grid, or when its shared strings are
 too many. The readers then use the result: python-calamine only for a small dense
-grid, openpyxl stopping at the last row with a value.
+grid, openpyxl stopping at the last row with a value. Asked (``plain=True``), the same
+pass looks for what only openpyxl reads (:data:`NOT_PLAIN`), and then in the parts it
+does not scan, so no part is unpacked twice to decide.
 """
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 import re
 import zipfile
@@ -56,6 +57,14 @@ MAX_MERGED = 10_000
 RELS_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 DOC_RELS_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+#: What only the openpyxl reader handles: a DTD or entity in any part; formulas, merged, error and ISO-date cells in a sheet.
+NOT_PLAIN = (
+    re.compile(rb"<!(?!\[CDATA\[)"),
+    re.compile(rb"<(?:\w+:)?(?:f|mergeCell)[\s>/]"),
+    re.compile(rb"t\s*=\s*[\"'][ed][\"']"),
+)
+#: Bytes carried from one block to the next when a part is searched for :data:`NOT_PLAIN` without being scanned.
+OVERLAP = 256
 
 
 @dataclass
@@ -76,6 +85,8 @@ class SheetExtent:
     explicit: bool = True
     ordered: bool = True
     merged: list[str] = field(default_factory=list)
+    #: Nothing :data:`NOT_PLAIN` was seen (looked for only when the scan is asked to).
+    plain: bool = True
 
     @property
     def grid(self) -> int:
@@ -89,40 +100,26 @@ class WorkbookExtent:
 
     sheets: dict[str, SheetExtent]
     shared_strings: int = 0
-    #: The file's SHA-256, for caches of what is parsed from it.
-    digest: str = ""
+    #: No part holds anything :data:`NOT_PLAIN`: python-calamine may read the workbook. None when not looked for.
+    plain: bool | None = None
 
     def by_title(self, title: str) -> SheetExtent | None:
         return next((s for s in self.sheets.values() if s.title == title), None)
 
 
-_seen: dict[tuple, WorkbookExtent] = {}
+def inspect_workbook(fileobj: IO[bytes], *, name: str, limits: Any, budget: Budget | None = None, plain: bool = False) -> WorkbookExtent:
+    """Check the archive (:func:`~.archive.check_archive`) and scan every worksheet, once for the opened file.
 
-
-def inspect_workbook(fileobj: IO[bytes], *, name: str, limits: Any, budget: Budget | None = None) -> WorkbookExtent:
-    """Check the archive (:func:`~.archive.check_archive`) and scan every worksheet; remembered by content.
-
-    One upload is opened several times in a request (plan, then rows); the scan runs once.
+    With ``plain``, the same pass decides :attr:`WorkbookExtent.plain`.
     """
-    digest = hashlib.sha256()
-    fileobj.seek(0)
-    for block in iter(lambda: fileobj.read(BLOCK), b""):
-        digest.update(block)
-    fileobj.seek(0)
-    key = (name, digest.hexdigest(), limits)
-    if key not in _seen:
-        check_archive(fileobj, name=name, limits=limits)
-        try:
-            _seen[key] = _scan(fileobj, name=name, limits=limits, budget=budget or Budget.start(limits, name=name))
-            _seen[key].digest = key[1]
-        finally:
-            fileobj.seek(0)
-        while len(_seen) > 16:
-            _seen.pop(next(iter(_seen)))
-    return _seen[key]
+    check_archive(fileobj, name=name, limits=limits)
+    try:
+        return _scan(fileobj, name=name, limits=limits, budget=budget or Budget.start(limits, name=name), plain=plain)
+    finally:
+        fileobj.seek(0)
 
 
-def _scan(fileobj: IO[bytes], *, name: str, limits: Any, budget: Budget) -> WorkbookExtent:
+def _scan(fileobj: IO[bytes], *, name: str, limits: Any, budget: Budget, plain: bool) -> WorkbookExtent:
     try:
         with zipfile.ZipFile(fileobj) as archive:
             names = set(archive.namelist())
@@ -133,12 +130,18 @@ def _scan(fileobj: IO[bytes], *, name: str, limits: Any, budget: Budget) -> Work
             extent = WorkbookExtent(sheets={})
             cells = 0
             for part, title in titles.items():
-                sheet = SheetExtent(part=part, title=title)
+                sheet = SheetExtent(part=part, title=title, plain=plain)
                 _scan_sheet(archive, sheet, name=name, limits=limits, budget=budget, cells_before=cells)
                 cells += sheet.cells + sheet.rows
                 extent.sheets[part] = sheet
+            strings = SheetExtent(part="", title="", plain=plain)  # what the shared strings parts hold
             for part in strings_parts | {n for n in names if n.lower().endswith("sharedstrings.xml")}:
-                extent.shared_strings += _count_shared_strings(archive, part, name=name, limits=limits, budget=budget)
+                strings.part = part
+                extent.shared_strings += _count_shared_strings(archive, strings, name=name, limits=limits, budget=budget)
+            if plain:
+                scanned = {*titles, *strings_parts, *(n for n in names if n.lower().endswith("sharedstrings.xml"))}
+                extent.plain = all(s.plain for s in extent.sheets.values()) and strings.plain
+                extent.plain = extent.plain and _plain_parts(archive, names - scanned, budget=budget)
             return extent
     except FileRejected:
         raise
@@ -214,6 +217,31 @@ def _scan_sheet(archive: zipfile.ZipFile, sheet: SheetExtent, *, name: str, limi
             _place_cells(sheet, cells, name=name)
         if len(sheet.merged) < MAX_MERGED and b"mergeCell" in text:
             sheet.merged.extend(ref.decode("ascii", "replace") for ref in MERGE_REF.findall(text)[: MAX_MERGED - len(sheet.merged)])
+        _look_for_not_plain(sheet, text)
+
+
+def _look_for_not_plain(part: SheetExtent, text: bytes) -> None:
+    """Mark ``part`` not plain when this block of it holds anything :data:`NOT_PLAIN` (the blocks end between tags,
+    so no tag is cut in two); once found, or when not asked for (``plain`` False from the start), nothing is searched."""
+    if part.plain and any(pattern.search(text) for pattern in NOT_PLAIN):
+        part.plain = False
+
+
+def _plain_parts(archive: zipfile.ZipFile, parts: set[str], *, budget: Budget) -> bool:
+    """No XML part of ``parts`` (those the scan did not read: workbook, styles, relationships…) holds anything
+    :data:`NOT_PLAIN` (their sizes were checked by ``check_archive``)."""
+    for part in sorted(parts):
+        if not part.endswith((".xml", ".rels")):
+            continue
+        with archive.open(part) as stream:
+            tail = b""
+            for block in iter(lambda stream=stream: stream.read(BLOCK), b""):
+                text = tail + block
+                if any(pattern.search(text) for pattern in NOT_PLAIN):
+                    return False
+                tail = block[-OVERLAP:]
+                budget.check()
+    return True
 
 
 def _row_content(text: bytes) -> bytes:
@@ -308,9 +336,11 @@ def _value_at(sheet: SheetExtent, row: int, *, name: str, limits: Any) -> None:
     sheet.value_rows += 1
 
 
-def _count_shared_strings(archive: zipfile.ZipFile, part: str, *, name: str, limits: Any, budget: Budget) -> int:
+def _count_shared_strings(archive: zipfile.ZipFile, strings: SheetExtent, *, name: str, limits: Any, budget: Budget) -> int:
+    """The ``<si>`` items of the shared strings part ``strings.part``; ``strings.plain`` cleared when it is not plain."""
     count = 0
-    for text in _blocks(archive, part, name=name, budget=budget):
+    for text in _blocks(archive, strings.part, name=name, budget=budget):
+        _look_for_not_plain(strings, text)
         count += len(SHARED_STRING.findall(text))
         if count > limits.max_shared_strings:
             raise FileRejected(

@@ -1,4 +1,4 @@
-"""openpyxl's workbook reader as the engine opens workbooks: no size scan, shared strings parsed once per file.
+"""openpyxl's workbook reader as the engine opens workbooks: no size scan.
 
 Both xlsx readers (:mod:`.xlsx`, :mod:`.sheetxml`) open a workbook's parts through it.
 """
@@ -21,24 +21,8 @@ class _Sheet(ReadOnlyWorksheet):
         pass
 
 
-#: The shared strings of the last workbook read, by content: planning and staging in one request parse them once.
-_strings_seen: dict[str, list] = {}
-
-
 class _Reader(ExcelReader):
     """``load_workbook(read_only=True)`` with :class:`_Sheet` for its worksheets; chart sheets as openpyxl reads them."""
-
-    digest = ""
-
-    def read_strings(self) -> None:
-        # openpyxl takes about 20 µs a shared string: 5 s for 276,000 of them, each time the workbook is opened.
-        if self.digest and self.digest in _strings_seen:
-            self.shared_strings = _strings_seen[self.digest]
-            return
-        super().read_strings()
-        if self.digest:
-            _strings_seen.clear()
-            _strings_seen[self.digest] = self.shared_strings
 
     def read_worksheets(self) -> None:
         for sheet, rel in self.parser.find_sheets():

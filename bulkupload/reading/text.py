@@ -190,7 +190,6 @@ def open_csv(fileobj: IO[bytes], encoding: str, *, name: str, limits: Limits, bu
 def _text_lines(fileobj: IO[bytes], encoding: str) -> Iterator[str]:
     """The file's lines from its start, decoded a block at a time, each with its line end ("\n", "\r" or "\r\n"), as
     ``io.StringIO(text, newline="")`` gives them. The file object stays open: only the text reader over it is closed."""
-    fileobj.seek(0)
     reader = io.TextIOWrapper(io.BufferedReader(_Borrowed(fileobj), BLOCK), encoding=encoding, newline="")
     try:
         yield from reader
@@ -199,17 +198,23 @@ def _text_lines(fileobj: IO[bytes], encoding: str) -> Iterator[str]:
 
 
 class _Borrowed(io.RawIOBase):
-    """Bytes read from a file object that is not closed with its reader (the caller's upload or stored file)."""
+    """Bytes read from a file object that is not closed with its reader (the caller's upload or stored file).
+
+    Each read starts where the last one ended, wherever others moved the file in between (the file is hashed and
+    stored while a plan's reader may still be open on it).
+    """
 
     def __init__(self, fileobj: IO[bytes]) -> None:
-        self._fileobj = fileobj
+        self._fileobj, self._position = fileobj, 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
+        self._fileobj.seek(self._position)
         data = self._fileobj.read(len(buffer))
         buffer[: len(data)] = data
+        self._position += len(data)
         return len(data)
 
 

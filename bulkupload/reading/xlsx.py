@@ -51,7 +51,7 @@ class XlsxBook:
 
     def __init__(self, fileobj: IO[bytes], *, name: str, limits: Limits, budget: Budget, streaming: bool = True) -> None:
         self.fileobj, self.name, self.limits, self.budget = fileobj, name, limits, budget
-        self.extent = inspect_workbook(fileobj, name=name, limits=limits, budget=budget)
+        self.extent = inspect_workbook(fileobj, name=name, limits=limits, budget=budget, plain=not streaming)
         self._openpyxl: Any = None
         # Bounded by the scan above, every sheet streams through one reader (expat-checked XML, openpyxl's cell rules);
         # ``streaming=False`` keeps the calamine/openpyxl readers it is proven equal to (tests/test_sheetxml.py).
@@ -59,7 +59,7 @@ class XlsxBook:
         if self._stream is not None:
             self._calamine, self.sheet_names = None, self._stream.titles
             return
-        self._calamine = calamine.plain_book(fileobj, name=name, limits=limits)
+        self._calamine = calamine.plain_book(fileobj, name=name, limits=limits, extent=self.extent)
         titles = calamine.worksheet_titles(self._calamine) if self._calamine is not None else None
         if titles is None:
             self._calamine = None
@@ -68,7 +68,7 @@ class XlsxBook:
 
     def _workbook(self) -> Any:
         if self._openpyxl is None:
-            self._openpyxl = _load(self.fileobj, name=self.name, limits=self.limits, digest=self.extent.digest)
+            self._openpyxl = _load(self.fileobj, name=self.name, limits=self.limits)
         return self._openpyxl
 
     def value_rows(self, sheet: str | None) -> int:
@@ -119,11 +119,10 @@ def _checking_merged(data: Iterator[tuple[int, list[str]]], rows: SheetRows) -> 
     rows.check_merged()
 
 
-def _load(fileobj: IO[bytes], *, name: str, limits: Limits, digest: str = ""):
+def _load(fileobj: IO[bytes], *, name: str, limits: Limits):
     check_archive(fileobj, name=name, limits=limits)
     try:
         reader = _Reader(fileobj, read_only=True, data_only=True, keep_links=False, keep_vba=False)
-        reader.digest = digest
         reader.read()
         workbook = reader.wb
     except MemoryError:

@@ -20,7 +20,7 @@ from ..bulk import insert_values, refresh_statistics, returns_ids
 from ..exceptions import FileRejected, NoFileYet
 from ..mapping import map_header
 from ..models import COUNT_FIELDS, UploadBatch, UploadRow
-from ..reading import Limits, check_file_size, open_table
+from ..reading import Book, Limits, check_file_size, open_table
 from ..reading.cells import record_problems
 from ..spec import UploadSpec, get_spec
 from ..validation import FedRules, RowValidator
@@ -35,10 +35,11 @@ MATCH = STAGED_FIELDS.index("match")
 
 
 def stage_upload(
+    *,
     batch: UploadBatch,
     upload: IO[bytes],
-    *,
     name: str,
+    book: Book | None = None,
     limits: Limits | None = None,
     sheet: str | None = None,
     positions: dict[str, int] | None = None,
@@ -47,11 +48,11 @@ def stage_upload(
 ) -> UploadBatch:
     """Read ``upload`` into rows of ``batch`` and validate them.
 
-    The file replaces any earlier one of the batch. A file that cannot be read
-    raises :class:`FileRejected` and leaves the batch as it was. ``sheet`` picks a
-    workbook's sheet; ``positions`` (column key → file column index) is the mapping
-    the user confirmed in the columns step. ``queued``: a task worker stages a batch
-    claimed for it (status ``staging``). ``plan`` (``mapping.FilePlan.as_json``) is kept with the batch.
+    The file replaces any earlier one of the batch. A file that cannot be read raises :class:`FileRejected` and
+    leaves the batch as it was. ``sheet`` picks a workbook's sheet; ``positions`` (column key → file column index)
+    is the mapping the user confirmed in the columns step. ``queued``: a task worker stages a batch claimed for it
+    (status ``staging``). ``plan`` (``mapping.FilePlan.as_json``) is kept with the batch. ``book``: ``upload`` as
+    it was opened and checked to plan it (``reading.open_book``): the rows are read from it; the caller closes it.
     """
     if batch.is_final:
         raise not_ready(batch)
@@ -63,7 +64,7 @@ def stage_upload(
         locked = lock_batch(batch.pk, allowed)
         check_stored_bytes(locked, size, name=name)
         spec, scope = batch_scope(locked)
-        table = open_table(upload, name=name, limits=limits, sheet=sheet)
+        table = book.table(sheet) if book is not None else open_table(upload, name=name, limits=limits, sheet=sheet)
         mapping = map_header(spec, table.header, file_name=name, sheet=table.sheet, header_row=table.header_row, positions=positions)
         version = _next_version(batch, locked)
         batch.rows.all().delete()
@@ -150,7 +151,7 @@ def _stage_rows(
 
 
 def hold_upload(
-    batch: UploadBatch, upload: IO[bytes], *, name: str, sheet: str | None = None, plan: dict[str, Any] | None = None
+    *, batch: UploadBatch, upload: IO[bytes], name: str, sheet: str | None = None, plan: dict[str, Any] | None = None
 ) -> UploadBatch:
     """Keep ``upload`` in ``batch`` unread: the user first chooses its sheet and columns (from ``plan``, when given)."""
     if batch.is_final:
@@ -181,14 +182,14 @@ def hold_upload(
     return batch
 
 
-def stage_held_upload(batch: UploadBatch, *, sheet: str | None, positions: dict[str, int], queued: bool = False) -> UploadBatch:
+def stage_held_upload(*, batch: UploadBatch, sheet: str | None, positions: dict[str, int], queued: bool = False) -> UploadBatch:
     """Stage the file kept by :func:`hold_upload` with the sheet and columns the user chose."""
     if not batch.source_file:
         raise NoFileYet(_("Upload a file first."))
     with tempfile.SpooledTemporaryFile(max_size=8 << 20) as copy, batch.source_file.open("rb") as stored:
         shutil.copyfileobj(stored, copy)
         copy.size = copy.tell()
-        return stage_upload(batch, copy, name=batch.file_name, sheet=sheet, positions=positions, queued=queued)
+        return stage_upload(batch=batch, upload=copy, name=batch.file_name, sheet=sheet, positions=positions, queued=queued)
 
 
 def check_stored_bytes(batch: UploadBatch, size: int | None, *, name: str) -> None:

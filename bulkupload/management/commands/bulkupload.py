@@ -134,9 +134,7 @@ class Command(BaseCommand):
         try:
             with path.open("rb") as handle, progress.tracking(printer):
                 upload = File(handle, name=path.name)
-                sheet = mapping.plan_upload(spec, upload, name=path.name).sheet
-                progress.start("reading", max(background.estimate_rows(upload, name=path.name, sheet=sheet) - 1, 1))
-                services.stage_upload(batch, upload, name=path.name, sheet=sheet)
+                self.stage(batch, spec, upload, name=path.name)
         except FileRejected as exc:
             services.discard_batch(batch_id=batch.pk)
             raise CommandError(str(exc), returncode=EXIT_UNREADABLE) from None
@@ -160,6 +158,16 @@ class Command(BaseCommand):
             return
         on_changed = "" if options["on_changed"] == "stop" else options["on_changed"]
         self.apply(batch, printer, overwrite=not options["no_overwrite"], skip_invalid=options["skip_invalid"], on_changed=on_changed)
+
+    def stage(self, batch: UploadBatch, spec: UploadSpec, upload: File, *, name: str) -> None:
+        """Plan the file and stage its rows from it opened and checked once (the wizard's upload step, without asking)."""
+        book, plan = mapping.open_planned(spec, upload, name=name)
+        try:
+            # The header row is one of the rows with a value; the count is a guide for the bar.
+            progress.start("reading", max(plan.rows() - 1, 1))
+            services.stage_upload(batch=batch, upload=upload, name=name, book=book, sheet=plan.sheet)
+        finally:
+            book.close()
 
     def report_dry_run(self, batch: UploadBatch) -> None:
         self.stdout.write(
