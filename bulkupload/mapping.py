@@ -291,12 +291,8 @@ def open_planned(spec: UploadSpec, fileobj: IO[bytes], *, name: str, sheet: str 
 
 
 def plan_book(spec: UploadSpec, book: Book, *, name: str, sheet: str | None = None) -> FilePlan:
-    """Which sheet to read (``sheet``, or the first with the spec's headers) and whether the user must map columns.
-
-    The opened ``book`` is read for all its sheets, and left open. A workbook in which
-    more than one sheet, or no sheet, has the spec's headers is not read automatically:
-    the user chooses the sheet and columns.
-    """
+    """Which sheet to read (``sheet``, or the first with the spec's headers) and whether the user must map columns, from
+    the opened ``book`` (left open). When more than one sheet, or none, has the spec's headers, the user chooses."""
     if not book.sheet_names:
         head = read_head(book, None)
         automatic = _read_without_asking(spec, head.header)

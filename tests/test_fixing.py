@@ -289,7 +289,7 @@ def test_a_replace_over_10000_rows_is_one_update_and_a_fixed_number_of_queries(d
 
 
 #: Measured on SQLite and PostgreSQL alike; a query per row would add 10,000.
-REPLACE_QUERIES = 43
+REPLACE_QUERIES = 42
 
 
 def test_go_to_row_saves_the_pending_edit_and_lands_on_the_row(alice, six_invalid):

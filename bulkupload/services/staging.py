@@ -68,8 +68,7 @@ def stage_upload(
         mapping = map_header(spec, table.header, file_name=name, sheet=table.sheet, header_row=table.header_row, positions=positions)
         version = _next_version(batch, locked)
         batch.rows.all().delete()
-        fed = FedRules(spec, scope) if returns_ids(UploadRow) else None
-        total = _stage_rows(batch, spec, scope, table.rows, mapping, version=version, fed=fed)
+        total, fed = _stage_rows(batch, spec, scope, table.rows, mapping, version=version)
         if not total:
             raise FileRejected(_("The file has a header but no data rows."), file=name, sheet=table.sheet)
         upload.seek(0)
@@ -123,12 +122,11 @@ def check_size(upload: IO[bytes], *, name: str) -> int | None:
     return getattr(upload, "size", None)
 
 
-def _stage_rows(
-    batch: UploadBatch, spec: UploadSpec, scope: Any, rows: Iterator, mapping: Any, *, version: int, fed: FedRules | None
-) -> int:
-    """Validate and insert the file's rows, chunk by chunk; how many there were. Each valid row, once it has its id,
-    goes to the runs of file rules in ``fed``: they need not read the rows back."""
+def _stage_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, rows: Iterator, mapping: Any, *, version: int) -> tuple:
+    """Validate and insert the file's rows, chunk by chunk; how many there were, and the file rules' runs (None where
+    the database does not hand back ids) that were given each valid row once it had its id: they need not read them back."""
     validator = RowValidator(spec, scope, date_orders=batch.date_orders)
+    fed = FedRules(spec, scope) if returns_ids(UploadRow) else None
     total = 0
     # Each chunk is validated before it is inserted: one write per row, never an update.
     for chunk in itertools.batched(rows, conf.get("CHUNK_SIZE")):
@@ -147,7 +145,7 @@ def _stage_rows(
         progress.advance(len(staged))
     if total >= ANALYZE_FROM_ROWS:
         refresh_statistics(UploadRow)
-    return total
+    return total, fed
 
 
 def hold_upload(
