@@ -72,3 +72,20 @@ def test_the_command_opens_the_file_once_to_plan_and_stage_it(acme, acme_people,
 
     assert UploadBatch.objects.get().total_rows == 2
     assert openings.names() == ["march.xlsx"]
+
+
+def test_the_api_answers_the_columns_from_the_kept_plan_and_opens_the_held_file_once(live_server, demo, acme_people, workday, openings):
+    from .api_support import Api, token_for
+
+    api = Api(live_server.url, token_for("alice"))
+    header = ["Mitarbeiter", "Date", "Project code", "Hrs", "Billable", "Activity", "Note"]
+    upload = api.upload(xlsx_file(rows(acme_people, workday), header=header), name="own-headers.xlsx").json()
+    assert upload["status"] == "needs_columns"
+    assert openings.names() == ["own-headers.xlsx"]  # planned; kept unread, with its plan
+    openings.clear()
+
+    shown = api.get(f"uploads/{upload['id']}/columns/").json()
+    assert [c["header"] for c in shown["columns"]][:4] == header[:4]
+    answered = api.post(f"uploads/{upload['id']}/columns/", json={"mapping": {"Mitarbeiter": "employee_email", "Hrs": "hours"}})
+    assert answered.status_code == 200 and answered.json()["counts"]["new"] == 2
+    assert openings.names() == ["own-headers.xlsx"]  # only to stage the rows: the columns came from the plan

@@ -32,14 +32,33 @@ def open_planned(spec: UploadSpec, fileobj: IO[bytes], *, name: str, sheet: str 
     """:func:`mapping.open_planned`, refusing a sheet the workbook does not have (rather than reading another); the
     caller stages the rows from the book and closes it."""
     book, found = mapping.open_planned(spec, fileobj, name=name, sheet=sheet or None)
-    if sheet and found.sheets and sheet not in found.sheets:
+    try:
+        check_sheet(found, sheet)
+    except MappingRefused:
         book.close()
+        raise
+    return book, found
+
+
+def held_plan(spec: UploadSpec, batch: UploadBatch, *, sheet: str | None) -> mapping.FilePlan:
+    """The held file's plan with ``sheet`` chosen: the one made when it was uploaded (the file is not opened again),
+    or, for a file held before plans were kept, the file planned now."""
+    kept = mapping.FilePlan.from_json(batch.plan)
+    if kept is None:
+        with batch.source_file.open("rb") as stored:
+            return plan(spec, stored, name=batch.file_name, sheet=sheet)
+    check_sheet(kept, sheet)
+    return kept.choose(sheet or None)
+
+
+def check_sheet(found: mapping.FilePlan, sheet: str | None) -> None:
+    """:class:`MappingRefused` when ``sheet`` is not a sheet of the planned workbook."""
+    if sheet and found.sheets and sheet not in found.sheets:
         raise MappingRefused(
             _("The workbook has no sheet “%(sheet)s”; its sheets are %(sheets)s.")
             % {"sheet": sheet, "sheets": ", ".join(f"“{s}”" for s in found.sheets)},
             code="unknown_sheet",
         )
-    return book, found
 
 
 def positions(spec: UploadSpec, header: list[str], chosen: dict[str, str | None], *, user: Any) -> dict[str, int]:
@@ -83,8 +102,7 @@ def positions(spec: UploadSpec, header: list[str], chosen: dict[str, str | None]
 
 def file_columns(spec: UploadSpec, batch: UploadBatch, *, user: Any, sheet: str | None) -> dict[str, Any]:
     """The held file's columns with their suggested targets and a few values, for a client answering the matching."""
-    with batch.source_file.open("rb") as stored:
-        found = plan(spec, stored, name=batch.file_name, sheet=sheet or batch.sheet_name or None)
+    found = held_plan(spec, batch, sheet=sheet or batch.sheet_name or None)
     suggestions = mapping.suggest_mapping(spec, found.header, mapping.remembered_mapping(user, spec))
     return {
         "sheet": found.sheet,

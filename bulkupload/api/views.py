@@ -167,13 +167,14 @@ class UploadCreateView(ApiView):
         """Stage the planned file with the client's mapping, or as it maps, or hold it for the client to answer."""
         if chosen is not None:
             positions = columns.positions(spec, plan.header, chosen, user=self.request.user)
-            batch = background.stage_or_queue(batch, upload, name=upload.name, sheet=plan.sheet, positions=positions, book=book)
+            kept = plan.as_json()
+            batch = background.stage_or_queue(batch, upload, name=upload.name, sheet=plan.sheet, positions=positions, book=book, plan=kept)
             services.remember_column_choices(user=self.request.user, spec=spec, header=plan.header, positions=positions)
             return batch
         if plan.automatic or (sheet and mapping.maps_automatically(spec, plan.header)):
-            return background.stage_or_queue(batch, upload, name=upload.name, sheet=plan.sheet, book=book)
-        # Headers that do not all match, or a choice of sheets: the client answers POST columns/.
-        return services.hold_upload(batch=batch, upload=upload, name=upload.name, sheet=plan.sheet)
+            return background.stage_or_queue(batch, upload, name=upload.name, sheet=plan.sheet, book=book, plan=plan.as_json())
+        # Headers that do not all match, or a choice of sheets: the client answers POST columns/ (from this plan).
+        return services.hold_upload(batch=batch, upload=upload, name=upload.name, sheet=plan.sheet, plan=plan.as_json())
 
 
 class UploadView(ApiView):
@@ -278,8 +279,7 @@ class ColumnsView(ApiView):
         if refused := self.no_file(batch):
             return refused
         try:
-            with batch.source_file.open("rb") as stored:
-                plan = columns.plan(spec, stored, name=batch.file_name, sheet=form.validated_data.get("sheet"))
+            plan = columns.held_plan(spec, batch, sheet=form.validated_data.get("sheet"))
             positions = columns.positions(spec, plan.header, chosen, user=request.user)
             values.reset(batch)  # the file is read anew: its dates and values are looked at afresh
             batch = background.stage_held_or_queue(batch, sheet=plan.sheet, positions=positions)
