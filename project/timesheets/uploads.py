@@ -76,7 +76,8 @@ class DayInFile:
     """An employee's day as the file has it: the hours of its rows, their projects and the rows' ids."""
 
     hours: Decimal = Decimal(0)
-    projects: set[int] = field(default_factory=set)
+    # Arrays, not sets: a set of a few ids takes two kilobytes, and a million rows have tens of thousands of days.
+    projects: array.array = field(default_factory=lambda: array.array("q"))
     rows: array.array = field(default_factory=lambda: array.array("q"))
 
 
@@ -103,7 +104,8 @@ class DailyHours:
         if day is None:
             day = self.by_day[key] = DayInFile()
         day.hours += values["hours"]
-        day.projects.add(values["project_id"])
+        if values["project_id"] not in day.projects:  # a day has a few projects at most
+            day.projects.append(values["project_id"])
         day.rows.append(row.id)
 
     def findings(self) -> Iterator[tuple[int, str, str]]:
