@@ -320,14 +320,19 @@ def test_fixing_a_row_in_the_admin_preview_stays_in_the_admin(admin, acme, acme_
     assert batch.invalid_count == 1
 
 
-def test_a_large_admin_upload_shows_its_progress_in_the_admin_look(admin, acme_people, workday, settings):
+def queued_admin_upload(admin, people, day, settings):
+    """An admin upload large enough for a worker, queued where no worker takes it: its id and the upload's response."""
     settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 2}
     settings.TASKS = {"default": {"BACKEND": compat.backend_path("dummy.DummyBackend")}}
     created = admin.post(UPLOAD)
     upload_id = created["Location"].split("/")[-3]
-    file = io.BytesIO(xlsx_file(rows_for(acme_people, workday)))
+    file = io.BytesIO(xlsx_file(rows_for(people, day)))
     file.name = "march.xlsx"
-    uploaded = admin.post(created["Location"], {f"bulkupload_{upload_id}-current_step": "upload", "upload-file": file})
+    return upload_id, admin.post(created["Location"], {f"bulkupload_{upload_id}-current_step": "upload", "upload-file": file})
+
+
+def test_a_large_admin_upload_shows_its_progress_in_the_admin_look(admin, acme_people, workday, settings):
+    upload_id, uploaded = queued_admin_upload(admin, acme_people, workday, settings)
     progress_url = reverse("admin:timesheets_entry_bulkupload_progress", args=[upload_id])
 
     assert admin.get(uploaded["Location"])["Location"] == progress_url
@@ -340,13 +345,7 @@ def test_a_large_admin_upload_shows_its_progress_in_the_admin_look(admin, acme_p
 
 
 def test_trying_again_on_the_admin_progress_page_releases_stalled_work_into_the_admin_wizard(admin, acme_people, workday, settings):
-    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 2}
-    settings.TASKS = {"default": {"BACKEND": compat.backend_path("dummy.DummyBackend")}}
-    created = admin.post(UPLOAD)
-    upload_id = created["Location"].split("/")[-3]
-    file = io.BytesIO(xlsx_file(rows_for(acme_people, workday)))
-    file.name = "march.xlsx"
-    admin.post(created["Location"], {f"bulkupload_{upload_id}-current_step": "upload", "upload-file": file})
+    upload_id, _uploaded = queued_admin_upload(admin, acme_people, workday, settings)
     worker_died(upload_id, phase="reading", silent_for=601)
     progress_url = reverse("admin:timesheets_entry_bulkupload_progress", args=[upload_id])
 
