@@ -69,7 +69,8 @@ def stage_or_queue(
     with transaction.atomic():
         limits.check_queued_tasks(batch.owner_id)  # before the file is kept; checked again when the batch is claimed
     services.hold_upload(batch=batch, upload=upload, name=name, sheet=sheet, plan=plan)
-    return queue_staging(batch, sheet=sheet, positions=positions)
+    at_hand = tasks.FileAtHand(str(batch.pk), upload, book) if book is not None else None
+    return queue_staging(batch, sheet=sheet, positions=positions, at_hand=at_hand)
 
 
 def stage_held_or_queue(batch: UploadBatch, *, sheet: str | None, positions: dict[str, int]) -> UploadBatch:
@@ -84,16 +85,21 @@ def stage_held_or_queue(batch: UploadBatch, *, sheet: str | None, positions: dic
     return queue_staging(batch, sheet=sheet, positions=positions)
 
 
-def queue_staging(batch: UploadBatch, *, sheet: str | None, positions: dict[str, int] | None) -> UploadBatch:
+def queue_staging(
+    batch: UploadBatch, *, sheet: str | None, positions: dict[str, int] | None, at_hand: tasks.FileAtHand | None = None
+) -> UploadBatch:
     """Hand the batch's stored file to a task that reads and checks it.
 
     Raises :class:`FileRejected` when the task already ran (the immediate backend)
     and could not read the file, so the upload step shows why, as it does inline.
+    ``at_hand``: the file as this request opened and checked it; a task run at once on this thread reads it from
+    there instead of opening the stored copy a second time (a worker, or a thread after the response, opens its own).
     """
     if not services.claim_for_staging(batch=batch):
         raise BatchInWrongStatus(_("This upload is already being read or applied."))
     progress.file_listener(batch.pk)(progress.Snapshot())
-    _enqueue(batch.pk, tasks.stage_queued_batch, str(batch.pk), sheet, positions, translation.get_language() or "")
+    with tasks.handing(at_hand):
+        _enqueue(batch.pk, tasks.stage_queued_batch, str(batch.pk), sheet, positions, translation.get_language() or "")
     batch.refresh_from_db()
     if batch.status == Status.DRAFT and batch.task_error:
         raise FileRejected(batch.task_error)

@@ -13,7 +13,10 @@ This module never imports it (the import runs one way).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import IO, Any, NamedTuple
 
 from django.conf import settings
 from django.utils import translation
@@ -23,6 +26,7 @@ from . import progress, services
 from .compat import task
 from .exceptions import BatchNotReady, ChangedSincePreview, FileRejected
 from .models import UploadBatch
+from .reading import Book
 from .reading.estimate import estimate_rows
 
 logger = logging.getLogger(__name__)
@@ -67,15 +71,47 @@ def in_language(language: str) -> translation.override:
     return translation.override(language or settings.LANGUAGE_CODE)
 
 
+class FileAtHand(NamedTuple):
+    """An upload's file as the request that queued its staging opened and checked it."""
+
+    batch_id: str
+    upload: IO[bytes]
+    book: Book
+
+
+#: The file of the staging task the request is queueing. A backend that runs the task at once, on this thread
+#: (Django's ``ImmediateBackend``), hands it to the task in the same context; a worker, or a thread, sees None.
+_at_hand: ContextVar[FileAtHand | None] = ContextVar("bulkupload_file_at_hand", default=None)
+
+
+@contextmanager
+def handing(at_hand: FileAtHand | None) -> Iterator[None]:
+    """Within the block, a staging task of ``at_hand``'s batch run on this thread reads ``at_hand`` (None: nothing)."""
+    token = _at_hand.set(at_hand)
+    try:
+        yield
+    finally:
+        _at_hand.reset(token)
+
+
 def run_staging(batch_id: Any, *, sheet: str | None, positions: dict[str, int] | None) -> str:
-    """The staging task's work: read and check the stored file; on failure say why and let the user upload again."""
+    """The staging task's work: read and check the stored file; on failure say why and let the user upload again.
+
+    A task run at once in the request that kept the file reads it as the request opened it (:func:`handing`):
+    the same bytes, opened and checked once.
+    """
     batch = UploadBatch.objects.filter(pk=batch_id, status=Status.STAGING).first()
     if batch is None:
         return "gone"  # purged or handled meanwhile
+    at_hand = _at_hand.get()
     try:
         with progress.tracking(progress.file_listener(batch.pk)):
             progress.start("reading", max(_rows_to_read(batch, sheet), 1))
-            services.stage_held_upload(batch=batch, sheet=sheet, positions=positions, queued=True)
+            if at_hand is not None and at_hand.batch_id == str(batch.pk):
+                upload, book, name = at_hand.upload, at_hand.book, batch.file_name
+                services.stage_upload(batch=batch, upload=upload, name=name, book=book, sheet=sheet, positions=positions, queued=True)
+            else:
+                services.stage_held_upload(batch=batch, sheet=sheet, positions=positions, queued=True)
     except (FileRejected, BatchNotReady) as exc:
         services.record_task_failure(batch_id=batch_id, message=str(exc), status=Status.DRAFT, drop_file=True)
         return "rejected"

@@ -48,6 +48,21 @@ def test_the_upload_step_opens_the_file_once_for_its_plan_and_its_rows(alice, ac
     assert openings.names() == [name]
 
 
+@pytest.mark.parametrize("name,content", [("march.xlsx", xlsx_file), ("march.csv", csv_file)])
+def test_a_large_upload_read_by_a_task_at_once_opens_the_file_once(settings, alice, acme_people, workday, openings, name, content):
+    # Over the threshold the file is kept and its reading queued; the immediate backend (the default, as in the demo)
+    # runs that task at once, in this request: it reads the file as the request opened it, not the kept copy again.
+    settings.BULKUPLOAD = {**settings.BULKUPLOAD, "TASK_THRESHOLD_ROWS": 1}
+    wizard = Wizard(alice).start()
+
+    response = wizard.upload(content(rows(acme_people, workday)), name)
+
+    assert response.status_code == 302 and response["Location"].endswith("/preview/")
+    batch = wizard.batch()
+    assert batch.total_rows == 2 and batch.task_id  # read by the task
+    assert openings.names() == [name]
+
+
 def test_the_columns_step_opens_the_held_file_once(alice, acme_people, workday, openings):
     wizard = Wizard(alice).start()
     response = wizard.upload(xlsx_file(rows(acme_people, workday), header=RENAMED), "renamed.xlsx")
