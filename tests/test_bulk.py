@@ -1,7 +1,8 @@
 """The engine's own writes (bulkupload/bulk.py) store exactly what Django's bulk_create, bulk_update and Model(**values) would.
 
-Each test runs on SQLite and on PostgreSQL (CI runs the suite on both), so both ways of sending
-values are covered: one parameter per value, and PostgreSQL's arrays of column values.
+Each test runs on SQLite and on PostgreSQL (CI runs the suite on both), so every way of sending
+values is covered: one parameter per value, PostgreSQL's arrays of column values, and its ``COPY``
+(insert_values).
 """
 
 import datetime
@@ -87,8 +88,12 @@ def test_insert_values_and_update_rows_round_trip_json_and_text(demo):
     ]
 
 
-#: Text that array syntax, SQL quoting or a careless split would change.
-AWKWARD = ['say "hi"', "back\\slash \\", "{braces}", "a,b", "NULL", "", "  spaced  ", "ünïcode 🙂", "it's", "line\nbreak", '\\"']
+#: Text that array syntax, SQL quoting or a careless split would change, and PostgreSQL's COPY (where ``\N`` means
+#: NULL, ``\.`` ends the data and a tab ends a value).
+AWKWARD = [
+    *['say "hi"', "back\\slash \\", "{braces}", "a,b", "NULL", "", "  spaced  ", "ünïcode 🙂", "it's", "line\nbreak", '\\"'],
+    *["\\N", "tab\there", "carriage\rreturn", "\\.", "end\\"],
+]
 
 
 def test_insert_records_stores_what_bulk_create_stores_and_returns_the_keys(values):

@@ -95,7 +95,7 @@ def test_queries_grow_by_a_fixed_number_per_chunk_not_per_row(demo, roster, sett
     one_chunk, one_chunk_queries = queries_to_stage(alice_user(), xlsx_file(timesheet(100, roster)))
     ten_chunks, ten_chunks_queries = queries_to_stage(alice_user(), xlsx_file(timesheet(1000, roster)))
     assert ten_chunks.new_count == 1000
-    per_chunk = (ten_chunks_queries - one_chunk_queries) / 9
+    per_chunk = (ten_chunks_queries - one_chunk_queries - keys_drawn(9)) / 9
     assert per_chunk <= 4
     apply_one = queries_to_apply(one_chunk)
     Entry.objects.all().delete()
@@ -129,17 +129,22 @@ def test_preview_page_of_1000_rows_costs_what_a_page_of_100_does_and_counts_noth
     assert costs[1000] == costs[100]
 
 
-#: Queries to stage, revalidate and confirm new rows with CHUNK_SIZE 100, on SQLite and PostgreSQL alike: a fixed part,
-#: then per chunk 2 to stage (the chunk's existing entries, its insert; the file rule is handed the rows as they are
-#: read, not read back), 4 to revalidate (its rows, their existing entries, the update of the results, the file rule's
-#: read) and 4 to confirm. Staging's
-#: fixed part includes deciding the values step (22 queries whatever the number of rows: the date columns and each
-#: choice or lookup column's unmatched values), which used to happen on the first GET of the preview.
+#: Queries to stage, revalidate and confirm new rows with CHUNK_SIZE 100 on SQLite: a fixed part, then per chunk 2 to
+#: stage (the chunk's existing entries, its insert; the file rule is handed the rows as they are read, not read back), 4
+#: to revalidate (its rows, their existing entries, the update of the results, the file rule's read) and 4 to confirm.
+#: Staging's fixed part includes deciding the values step (22 queries whatever the number of rows: the date columns and
+#: each choice or lookup column's unmatched values), which used to happen on the first GET of the preview.
 PINNED = {
     100: (38, 17, 13),  # 1 chunk
     250: (42, 25, 21),  # 3 chunks, the last one half full
     1000: (56, 53, 49),  # 10 chunks
 }
+
+
+def keys_drawn(chunks):
+    """On PostgreSQL a chunk of staged rows is inserted in two statements: their ids drawn from the sequence, then the
+    ``COPY`` of the rows (``bulkupload.pgcopy``): one more query a chunk to stage."""
+    return chunks if connection.vendor == "postgresql" else 0
 
 
 @pytest.mark.parametrize("size", sorted(PINNED))
@@ -151,4 +156,6 @@ def test_staging_revalidating_and_confirming_take_exactly_the_pinned_queries_per
     apply_queries = queries_to_apply(batch)
     assert Entry.objects.count() == size
     chunks = -(-size // 100)
-    assert (stage_queries, len(revalidated), apply_queries) == PINNED[size] == (36 + 2 * chunks, 13 + 4 * chunks, 9 + 4 * chunks)
+    stage, revalidate, apply = PINNED[size]
+    assert (stage, revalidate, apply) == (36 + 2 * chunks, 13 + 4 * chunks, 9 + 4 * chunks)
+    assert (stage_queries, len(revalidated), apply_queries) == (stage + keys_drawn(chunks), revalidate, apply)
