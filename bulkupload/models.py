@@ -214,12 +214,11 @@ class UploadRow(models.Model):
 
     class Meta:
         ordering = ["row_number"]
+        # Its index is also the one chunks are read by, in file order (keyset pagination): one index range per chunk.
         constraints = [models.UniqueConstraint(fields=["batch", "row_number"], name="bulkupload_row_unique_number")]
         indexes = [
             models.Index(fields=["batch", "status", "row_number"], name="bulkupload_row_status"),
             models.Index(fields=["batch", "natural_key"], name="bulkupload_row_key"),
-            # Chunks are read by id within a batch (keyset pagination): one index range per chunk.
-            models.Index(fields=["batch", "id"], name="bulkupload_row_chunk"),
         ]
 
     def __str__(self) -> str:

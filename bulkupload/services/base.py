@@ -102,17 +102,18 @@ def _counts(batch: UploadBatch) -> dict[str, int]:
 
 
 def _chunks(queryset, *fields: str) -> Iterator[list]:
-    """Keyset pagination by id: constant cost per chunk however far into the file.
+    """An upload's rows in file order, a chunk at a time: keyset pagination by row number, constant cost per chunk
+    however far into the file (one range of the batch's unique ``(batch, row_number)`` index; no index of its own).
 
     With ``fields``, chunks of ``(pk, *fields)`` tuples rather than instances.
     """
     size = conf.get("CHUNK_SIZE")
     if fields:
-        queryset = queryset.values_list("pk", *fields)
-    last = 0
+        queryset = queryset.values_list("pk", *fields, "row_number")
+    last = -1
     while True:
-        chunk = list(queryset.filter(pk__gt=last).order_by("pk")[:size])
+        chunk = list(queryset.filter(row_number__gt=last).order_by("row_number")[:size])
         if not chunk:
             return
-        yield chunk
-        last = chunk[-1][0] if fields else chunk[-1].pk
+        last = chunk[-1][-1] if fields else chunk[-1].row_number
+        yield [row[:-1] for row in chunk] if fields else chunk
