@@ -100,15 +100,18 @@ def _update_sql(table: str, columns: list[models.Field], count: int, connection,
     )
 
 
-def refresh_statistics(model: type[models.Model]) -> None:
+def refresh_statistics(model: type[models.Model], fields: Sequence[str] = ()) -> None:
     """Have PostgreSQL's planner count the rows just written (autovacuum would, later): a chunk's queries then use the indexes.
 
-    Inside the transaction, ANALYZE sees the transaction's own rows; other databases need nothing.
+    Inside the transaction, ANALYZE sees the transaction's own rows; other databases need nothing. ``fields``: only
+    the columns queries filter and sort by (sampling JSON columns took half the time); all of them when empty.
     """
     connection = connections[router.db_for_write(model)]
     if connection.vendor == "postgresql":
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
         with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+            cursor.execute(f"ANALYZE {quote(model._meta.db_table)}" + (f" ({columns})" if columns else ""))
 
 
 def returns_ids(model: type[models.Model]) -> bool:

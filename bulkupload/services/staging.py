@@ -31,6 +31,8 @@ from .values import prepare_values
 #: A staged row: its place and cells, what validation made of it (:data:`RESULT_FIELDS`), then the columns applying fills.
 STAGED_FIELDS = ["batch", "row_number", "values", *RESULT_FIELDS, "file_errors", "has_file_errors", "previous", "outcome", "version"]
 UNTOUCHED = ({}, False, None, Outcome.PENDING)
+#: The columns of staged rows that queries filter and sort by: the planner's statistics cover these.
+QUERIED_FIELDS = ("batch", "row_number", "status", "match", "natural_key", "has_file_errors", "outcome")
 MATCH = STAGED_FIELDS.index("match")
 
 
@@ -144,7 +146,7 @@ def _stage_rows(batch: UploadBatch, spec: UploadSpec, scope: Any, rows: Iterator
         total += len(staged)
         progress.advance(len(staged))
     if total >= ANALYZE_FROM_ROWS:
-        refresh_statistics(UploadRow)
+        refresh_statistics(UploadRow, QUERIED_FIELDS)
     return total, fed
 
 
