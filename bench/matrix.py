@@ -7,7 +7,8 @@
 Kinds of file: a shared strings table as Excel writes one (xlsxwriter's default mode), openpyxl 3.1 normal and
 write-only modes (both write inline strings), xlsxwriter's constant-memory mode (inline strings), a workbook with
 formulas (saved results) under a merged title row, and CSV in UTF-8 and cp1252.
-Each case runs in a fresh process (its peak RSS is its own), ``--runs`` times (3); the table shows medians. Before the
+Each case runs in a fresh process (its peak RSS is its own), ``--runs`` times (3), the floor and ours taking turns; the
+table shows medians, and each ratio is the median of our runs each over the floor run just before it. Before the
 timed upload, each process reads a 100-row file of the same kind the same way (the floor too), untimed, as a running
 server has done before a user's upload: imports and first-use costs are not counted as the upload's.
 The floor of a kind is python-calamine reading every value of that file (the stdlib csv module for CSV) plus
@@ -67,12 +68,14 @@ def main() -> None:
         for count in args.sizes:
             child(url, "files", ",".join(args.kinds), count)
             for kind in args.kinds:
-                for case in ("floor", "ours"):
-                    runs = []
-                    for _ in range(args.runs):
+                # Floor and ours alternate, run by run: a machine that slows down for a while slows both alike.
+                runs: dict[str, list[dict]] = {"floor": [], "ours": []}
+                for _ in range(args.runs):
+                    for case in ("floor", "ours"):
                         child(url, "reset", kind, count)
-                        runs.append(child(url, case, kind, count))
-                    results.append(summarise(label, case, kind, count, runs))
+                        runs[case].append(child(url, case, kind, count))
+                results.append(summarise(label, "floor", kind, count, runs["floor"]))
+                results.append(summarise(label, "ours", kind, count, runs["ours"], floors=runs["floor"]))
                 print(row_text(results, results[-1]), flush=True)
     print()
     print(table(results))
@@ -253,12 +256,20 @@ def _read_values(path: Path, kind: str) -> list:
 # --- the table ---------------------------------------------------------------------------------------
 
 
-def summarise(database: str, case: str, kind: str, count: int, runs: list[dict]) -> dict:
+def summarise(database: str, case: str, kind: str, count: int, runs: list[dict], floors: list[dict] | None = None) -> dict:
+    """Medians of the runs; with ``floors`` (the floor's runs, each run just before ours), the medians of the ratios
+    of each of our runs to its own floor run."""
     summary = {"db": database, "case": case, "kind": kind, "rows": count, "runs": len(runs)}
     for key in ("phase1", "phase2", "cpu1", "cpu2", "peak_rss_mb"):
         summary[key] = statistics.median(run[key] for run in runs)
     summary["total"] = statistics.median(run["phase1"] + run["phase2"] for run in runs)
     summary["cpu_total"] = statistics.median(run["cpu1"] + run["cpu2"] for run in runs)
+    if floors:
+        pairs = list(zip(runs, floors, strict=True))
+        summary["ratio1"] = statistics.median(o["phase1"] / (f["phase1"] + f["phase2"]) for o, f in pairs)
+        summary["ratio2"] = statistics.median(o["phase2"] / f["phase2"] for o, f in pairs)
+        summary["cpu_ratio1"] = statistics.median(o["cpu1"] / (f["cpu1"] + f["cpu2"]) for o, f in pairs)
+        summary["cpu_ratio2"] = statistics.median(o["cpu2"] / f["cpu2"] for o, f in pairs)
     return summary
 
 
@@ -271,9 +282,8 @@ def row_text(results: list[dict], ours: dict) -> str:
     return (
         f"{ours['db']:<10} {ours['rows']:>9,} {ours['kind']:<11} upload→preview {ours['phase1']:.2f} s, confirm {ours['phase2']:.2f} s, "
         f"peak RSS {ours['peak_rss_mb']:.0f} MB · floor read {floor['phase1']:.2f} s + bulk_create {floor['phase2']:.2f} s "
-        f"· ratios {ours['phase1'] / floor['total']:.2f}× / {ours['phase2'] / floor['phase2']:.2f}× "
-        f"· CPU {ours['cpu1']:.2f} s / {ours['cpu2']:.2f} s, CPU ratios {ours['cpu1'] / floor['cpu_total']:.2f}× / "
-        f"{ours['cpu2'] / floor['cpu2']:.2f}×"
+        f"· ratios {ours['ratio1']:.2f}× / {ours['ratio2']:.2f}× "
+        f"· CPU {ours['cpu1']:.2f} s / {ours['cpu2']:.2f} s, CPU ratios {ours['cpu_ratio1']:.2f}× / {ours['cpu_ratio2']:.2f}×"
     )
 
 
@@ -287,13 +297,13 @@ def table(results: list[dict]) -> str:
         floor = find(results, ours["db"], "floor", ours["kind"], ours["rows"])
         lines.append(
             f"| {ours['db']} | {ours['rows']:,} | {ours['kind']} | {ours['phase1']:.2f} | {ours['phase2']:.2f} | {ours['peak_rss_mb']:.0f} | "
-            f"{floor['phase1']:.2f} | {floor['phase2']:.2f} | {ours['phase1'] / floor['total']:.2f}× | "
-            f"{ours['phase2'] / floor['phase2']:.2f}× | {floor['peak_rss_mb']:.0f} | {ours['cpu1'] / floor['cpu_total']:.2f}× | "
-            f"{ours['cpu2'] / floor['cpu2']:.2f}× |"
+            f"{floor['phase1']:.2f} | {floor['phase2']:.2f} | {ours['ratio1']:.2f}× | "
+            f"{ours['ratio2']:.2f}× | {floor['peak_rss_mb']:.0f} | {ours['cpu_ratio1']:.2f}× | {ours['cpu_ratio2']:.2f}× |"
         )
     lines.append("")
     lines.append(
-        "Medians of the runs. The floor reads the same file (python-calamine; csv for CSV) and bulk-creates the rows; "
+        "Medians of the runs; floor and ours alternate, and each ratio is the median of our runs each over the floor run "
+        "just before it. The floor reads the same file (python-calamine; csv for CSV) and bulk-creates the rows; "
         "preview / floor is upload→preview over floor read + bulk_create. The CPU ratios compare CPU seconds of the "
         "measuring process (steadier than wall clock on a loaded machine; PostgreSQL's own work is not in them)."
     )
