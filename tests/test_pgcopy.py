@@ -42,47 +42,33 @@ def test_each_copy_is_logged_as_a_query_with_the_keys_drawn_before_it(batch):
     assert ids == list(batch.rows.order_by("row_number").values_list("pk", flat=True))
 
 
+def table_of_names(table, id_column, **fields):
+    """An unmanaged model of ``table`` (made here, dropped with the test's transaction): ``id_column``, then a name."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {table} ({id_column} PRIMARY KEY, name varchar(20))")
+    meta = type("Meta", (), {"app_label": "bulkupload", "db_table": table, "managed": False})
+    attributes = {"__module__": __name__, "Meta": meta, "name": models.CharField(max_length=20), "__str__": lambda self: self.name}
+    return type(table.title().replace("_", ""), (models.Model,), {**attributes, **fields})
+
+
 @isolate_apps("bulkupload")
 def test_keys_the_database_makes_without_a_sequence_come_back_from_an_insert(batch):
-    class Made(models.Model):
-        id = models.UUIDField(primary_key=True, db_default=RandomUUID())
-        name = models.CharField(max_length=20)
+    made = table_of_names(
+        "bulkupload_test_made", "id uuid DEFAULT gen_random_uuid()", id=models.UUIDField(primary_key=True, db_default=RandomUUID())
+    )
 
-        class Meta:
-            app_label = "bulkupload"
-            db_table = "bulkupload_test_made"
-            managed = False
-
-        def __str__(self):
-            return self.name
-
-    with connection.cursor() as cursor:  # dropped with the test's transaction
-        cursor.execute("CREATE TABLE bulkupload_test_made (id uuid DEFAULT gen_random_uuid() PRIMARY KEY, name varchar(20))")
-
-    ids = insert_values(Made, ["name"], [("a",), ("b",), ("c",)], batch_size=2, returning=True)
+    ids = insert_values(made, ["name"], [("a",), ("b",), ("c",)], batch_size=2, returning=True)
 
     assert len(set(ids)) == 3 and None not in ids
-    assert sorted(Made.objects.values_list("pk", "name")) == sorted(zip(ids, ["a", "b", "c"], strict=True))
+    assert sorted(made.objects.values_list("pk", "name")) == sorted(zip(ids, ["a", "b", "c"], strict=True))
 
 
 @isolate_apps("bulkupload")
 def test_an_identity_the_database_always_generates_takes_the_keys_drawn_from_it(batch):
-    class Always(models.Model):
-        name = models.CharField(max_length=20)
-
-        class Meta:
-            app_label = "bulkupload"
-            db_table = "bulkupload_test_always"
-            managed = False
-
-        def __str__(self):
-            return self.name
-
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE bulkupload_test_always (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name varchar(20))")
+    always = table_of_names("bulkupload_test_always", "id bigint GENERATED ALWAYS AS IDENTITY")
 
     with CaptureQueriesContext(connection) as captured:
-        ids = insert_values(Always, ["name"], [("a",), ("b",)], returning=True)
+        ids = insert_values(always, ["name"], [("a",), ("b",)], returning=True)
 
     assert [query["sql"].split()[0] for query in captured] == ["SELECT", "COPY"]
-    assert sorted(Always.objects.values_list("pk", "name")) == list(zip(ids, ["a", "b"], strict=True))
+    assert sorted(always.objects.values_list("pk", "name")) == list(zip(ids, ["a", "b"], strict=True))
