@@ -359,17 +359,13 @@ def _insert(
         placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
         limit = min(connection.features.max_query_params or MAX_PARAMETERS, MAX_PARAMETERS)
         width = max(1, min(batch_size, limit // max(1, len(columns))))
+    if copy and pgcopy.usable(connection):
+        copied = pgcopy.copy_chunks(connection, model, columns, rows, prepare, returning=returning, width=width)
+        if copied is not None:  # else no sequence to draw the keys from, and nothing written: INSERT … RETURNING
+            return copied
     pks: list = []
-    if copy and pgcopy.usable(connection):  # COPY, chunk by chunk (after one query for the keys, when they are wanted)
-        for start in range(0, len(rows), width):
-            copied = pgcopy.copy_rows(connection, model, columns, rows[start : start + width], prepare, returning=returning)
-            if copied is None:  # no sequence to draw the keys from: INSERT … RETURNING
-                break
-            pks.extend(copied)
-        else:
-            return pks
     with connection.cursor() as cursor:
-        for start in range(len(pks), len(rows), width):
+        for start in range(0, len(rows), width):
             part = rows[start : start + width]
             values = _unnest(columns, connection) if unnest else "VALUES " + ", ".join([placeholder] * len(part))
             cursor.execute(head + values + tail, _parameters(prepare, part, connection, unnest=unnest))

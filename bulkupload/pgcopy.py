@@ -35,6 +35,27 @@ def usable(connection: Any) -> bool:
     return is_psycopg3
 
 
+def copy_chunks(
+    connection: Any,
+    model: type[models.Model],
+    columns: list[models.Field],
+    rows: Sequence[tuple],
+    prepare: list[Callable],
+    *,
+    returning: bool,
+    width: int,
+) -> list | None:
+    """:func:`copy_rows` for each ``width`` rows: one ``COPY`` each (after its keys' query, with ``returning``); the
+    keys in order. None when the key has no sequence, found at the first chunk: nothing was written."""
+    pks: list = []
+    for start in range(0, len(rows), width):
+        copied = copy_rows(connection, model, columns, rows[start : start + width], prepare, returning=returning)
+        if copied is None:
+            return None
+        pks.extend(copied)
+    return pks
+
+
 def copy_rows(
     connection: Any,
     model: type[models.Model],
