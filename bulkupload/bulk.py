@@ -360,7 +360,7 @@ def _insert(
         limit = min(connection.features.max_query_params or MAX_PARAMETERS, MAX_PARAMETERS)
         width = max(1, min(batch_size, limit // max(1, len(columns))))
     if copy and pgcopy.usable(connection):
-        copied = pgcopy.copy_chunks(connection, model, columns, rows, prepare, returning=returning, width=width)
+        copied = pgcopy.copy_rows(connection, model, columns, rows, prepare, returning=returning, width=width)
         if copied is not None:  # else no sequence to draw the keys from, and nothing written: INSERT … RETURNING
             return copied
     pks: list = []

@@ -35,7 +35,7 @@ def usable(connection: Any) -> bool:
     return is_psycopg3
 
 
-def copy_chunks(
+def copy_rows(
     connection: Any,
     model: type[models.Model],
     columns: list[models.Field],
@@ -45,49 +45,33 @@ def copy_chunks(
     returning: bool,
     width: int,
 ) -> list | None:
-    """:func:`copy_rows` for each ``width`` rows: one ``COPY`` each (after its keys' query, with ``returning``); the
-    keys in order. None when the key has no sequence, found at the first chunk: nothing was written."""
-    pks: list = []
-    for start in range(0, len(rows), width):
-        copied = copy_rows(connection, model, columns, rows[start : start + width], prepare, returning=returning)
-        if copied is None:
-            return None
-        pks.extend(copied)
-    return pks
+    """``COPY`` ``rows`` (values of ``columns``, made ready by ``prepare``) into the model's table, ``width`` at a time.
 
-
-def copy_rows(
-    connection: Any,
-    model: type[models.Model],
-    columns: list[models.Field],
-    rows: Sequence[tuple],
-    prepare: list[Callable],
-    *,
-    returning: bool,
-) -> list | None:
-    """``COPY`` ``rows`` (values of ``columns``, made ready by ``prepare``) into the model's table.
-
-    ``returning``: the rows' new primary keys, in order, drawn from the key's sequence and written with them;
-    None when the key has no sequence to draw from (nothing was written: the caller inserts the rows itself).
+    ``returning``: the rows' new primary keys, in order, drawn from the key's sequence before each chunk and written
+    with it; None when the key has no sequence to draw from (found at the first chunk: nothing was written, and the
+    caller inserts the rows itself).
     """
     meta = model._meta
     quote = connection.ops.quote_name
+    if returning:
+        columns, prepare = [meta.pk, *columns], [lambda value, connection: value, *prepare]
+    # Only quoted names of the model's own table and columns go into the text; the values are streamed.
+    sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(field.column) for field in columns)}) FROM STDIN"
+    pks: list = []
     with connection.cursor() as cursor:
-        pks: list = []
-        if returning:
-            pks = _draw_keys(cursor, connection, meta, len(rows))
-            if pks is None:
-                return None
-            columns = [meta.pk, *columns]
-            prepare = [lambda value, connection: value, *prepare]
-            rows = [(pk, *row) for pk, row in zip(pks, rows, strict=True)]
-        # Only quoted names of the model's own table and columns go into the text; the values are streamed.
-        sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(field.column) for field in columns)}) FROM STDIN"
-        logged = cursor.debug_sql(f"{sql} -- {len(rows)} rows") if hasattr(cursor, "debug_sql") else contextlib.nullcontext()
-        with logged, connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
-            write = copy.write_row
-            for row in rows:
-                write([to_db(value, connection) for to_db, value in zip(prepare, row, strict=True)])
+        for start in range(0, len(rows), width):
+            part = rows[start : start + width]
+            if returning:
+                keys = _draw_keys(cursor, connection, meta, len(part))
+                if keys is None:
+                    return None
+                pks.extend(keys)
+                part = [(pk, *row) for pk, row in zip(keys, part, strict=True)]
+            logged = cursor.debug_sql(f"{sql} -- {len(part)} rows") if hasattr(cursor, "debug_sql") else contextlib.nullcontext()
+            with logged, connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
+                write = copy.write_row
+                for row in part:
+                    write([to_db(value, connection) for to_db, value in zip(prepare, row, strict=True)])
     return pks
 
 
