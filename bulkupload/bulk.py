@@ -20,18 +20,14 @@ as Django's own insert does, written as array text where the values allow it;
 
 from __future__ import annotations
 
-import datetime
-import json
-import uuid
-from collections.abc import Callable, Sequence
-from decimal import Decimal
-from types import NoneType
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connections, models, router
 from django.db.models import signals
 
 from . import pgcopy
+from .dbvalues import array_text, preparer
 
 #: PostgreSQL's wire protocol takes at most this many parameters in one statement.
 MAX_PARAMETERS = 65535
@@ -68,7 +64,7 @@ def update_values(model: type[models.Model], fields: Sequence[str], rows: Sequen
     # PostgreSQL: a column of values per parameter (UNNEST), as for inserts; else one parameter per value.
     unnest = connection.vendor == "postgresql" and all(_plain(field, connection) for field in columns)
     width = batch_size if unnest else max(1, min(batch_size, 30000 // len(columns)))
-    prepare = [_preparer(field) for field in columns]
+    prepare = [preparer(field, connection) for field in columns]
     updated = 0
     with connection.cursor() as cursor:
         for start in range(0, len(rows), width):
@@ -262,83 +258,8 @@ def _unnest(columns: list[models.Field], connection) -> str:
 def _parameters(prepare: list, rows: Sequence[tuple], connection, *, unnest: bool) -> list:
     """The rows' values made ready for the database: a list per column for ``UNNEST``, else one flat list."""
     if unnest:
-        return [_array(column) for column in ([to_db(row[i], connection) for row in rows] for i, to_db in enumerate(prepare))]
+        return [array_text(column) for column in ([to_db(row[i], connection) for row in rows] for i, to_db in enumerate(prepare))]
     return [to_db(value, connection) for row in rows for to_db, value in zip(prepare, row, strict=True)]
-
-
-#: Field classes (exactly these) whose ``get_db_prep_save`` hands back a value of these types as it is, on every database.
-_AS_IS: dict[type, tuple[type, ...]] = {
-    **dict.fromkeys((models.CharField, models.TextField, models.EmailField, models.SlugField, models.URLField), (str, NoneType)),
-    **dict.fromkeys(
-        (models.IntegerField, models.BigIntegerField, models.SmallIntegerField, models.PositiveIntegerField, models.AutoField),
-        (int, NoneType),
-    ),
-    **dict.fromkeys((models.PositiveSmallIntegerField, models.PositiveBigIntegerField, models.BigAutoField), (int, NoneType)),
-    models.BooleanField: (bool, NoneType),
-}
-
-
-_JSON_TYPES = frozenset({dict, list, str, int, float, bool})
-
-
-def _preparer(field: models.Field) -> Callable[[Any, Any], Any]:
-    """``field.get_db_prep_save``, skipped for the values it would hand back as they are, and JSON written straight.
-
-    Django's call chain costs more per value than the insert itself: a value of a plain
-    field is usually returned unchanged, and a JSON field's dict or list is ``json.dumps``'d
-    (PostgreSQL gets the text, cast to ``jsonb`` by the statement, as ``Jsonb`` would send).
-    """
-    prepare = field.get_db_prep_save
-    if type(field) is models.ForeignKey and type(field.target_field) in _AS_IS:
-        as_is = _AS_IS[type(field.target_field)]
-        return lambda value, connection: value if type(value) in as_is else prepare(value, connection)
-    if type(field) in _AS_IS:
-        as_is = _AS_IS[type(field)]
-        return lambda value, connection: value if type(value) in as_is else prepare(value, connection)
-    if type(field) is models.JSONField:
-        encoder = field.encoder
-
-        def dumps(value: Any, connection: Any) -> Any:
-            if type(value) is dict and not value:
-                return "{}"  # most of a staged row's JSON columns
-            return json.dumps(value, cls=encoder) if type(value) in _JSON_TYPES else prepare(value, connection)
-
-        return dumps
-    return prepare
-
-
-def _array(values: list) -> list | str:
-    """A column of values for ``UNNEST``: as PostgreSQL's array text when every value is of a simple type, else the list.
-
-    psycopg renders a list element by element through its generic adapters,
-    which took a third of the time of writing a 100,000-row upload; the text
-    of an array of numbers, dates, booleans, UUIDs and strings is simple to
-    write (quoted elements, backslash before ``"`` and ``\\``, unquoted
-    ``NULL``) and goes as one string, cast to the column's array type by the
-    query. Anything else (JSON, times with zones, floats, bytes) is left to psycopg.
-    """
-    kinds = set(map(type, values))
-    if not kinds <= _ARRAY_TEXT.keys():
-        return values
-    if Decimal in kinds and not all(value.is_finite() for value in values if type(value) is Decimal):
-        return values
-    return "{" + ",".join([_ARRAY_TEXT[type(value)](value) for value in values]) + "}"
-
-
-def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-#: How a value of each type is written as an element of PostgreSQL's array text.
-_ARRAY_TEXT: dict[type, Callable[[Any], str]] = {
-    NoneType: lambda value: "NULL",
-    int: str,
-    bool: lambda value: "t" if value else "f",
-    Decimal: str,
-    datetime.date: datetime.date.isoformat,
-    uuid.UUID: str,
-    str: _quoted,
-}
 
 
 def _insert(
@@ -348,7 +269,7 @@ def _insert(
     connection = connections[alias]
     meta = model._meta
     quote = connection.ops.quote_name
-    prepare = [_preparer(field) for field in columns]
+    prepare = [preparer(field, connection) for field in columns]
     # Only quoted names of the model's own table and columns, and their types, go into the text; values are parameters.
     head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in columns)}) "
     tail = f" RETURNING {quote(meta.pk.column)}" if returning else ""

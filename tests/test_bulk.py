@@ -134,6 +134,24 @@ def test_insert_records_builds_instances_when_the_model_needs_them(values, acme)
     assert batch.created_at is not None and batch.updated_at is not None and batch.status == UploadBatch.Status.DRAFT
 
 
+def test_values_django_converts_are_stored_as_bulk_create_stores_them(values):
+    # Dates, decimals and UUIDs pass as they are where the database takes them so; any other value of those
+    # fields (a datetime, text, a float) still goes through the field, as bulk_create would send it.
+    batch = UploadBatch.objects.create(owner=get_user_model().objects.get(username="alice"), spec="timesheet-entries")
+    rows = [
+        {**values[0], "date": datetime.datetime(2023, 5, 1, 23, 30), "hours": 7.25, "upload_batch_id": str(batch.pk)},
+        {**values[1], "date": "2023-05-02", "hours": "6.50", "upload_batch_id": batch.pk},
+        {**values[2], "date": datetime.date(2023, 5, 3), "hours": Decimal("0.5"), "upload_batch_id": None},
+    ]
+    pks = insert_records(Entry, rows)
+    mine = sorted(Entry.objects.filter(pk__in=pks).values_list(*COLUMNS))
+    Entry.objects.filter(pk__in=pks).delete()
+
+    theirs = Entry.objects.bulk_create([Entry(**row) for row in rows])
+    assert mine == stored(theirs)
+    assert [row[COLUMNS.index("date")] for row in mine] == [datetime.date(2023, 5, day) for day in (1, 2, 3)]
+
+
 def test_awkward_text_and_numbers_arrive_unchanged(values):
     rows = [
         {**values[0], "date": datetime.date(2023, 4, 1 + i), "note": text, "hours": Decimal("1E+1") if i % 2 else Decimal("-0.50")}
