@@ -210,12 +210,18 @@ WRITERS = {
 
 
 def floor(path: Path, kind: str, count: int) -> dict:
-    """python-calamine (stdlib csv for CSV) reads every value; the entries are built and bulk-created, unchecked."""
-    from cases import acme
+    """python-calamine (stdlib csv for CSV) reads every value; the entries are built and bulk-created, unchecked.
 
+    They are the rows the upload writes, its batch included: the demo's spec records on each entry the upload that
+    wrote it (``upload_batch``), a foreign key PostgreSQL checks for every row at commit (0.4 s of 3.7 s at 100,000).
+    """
+    from cases import acme, alice
+
+    from bulkupload.models import UploadBatch
     from project.timesheets.models import Employee, Entry, Project
 
     tenant = acme()
+    batch = UploadBatch.objects.create(owner=alice(), spec="timesheet-entries")
     employees = dict(Employee.objects.filter(tenant=tenant).values_list("email", "pk"))
     projects = dict(Project.objects.filter(tenant=tenant).values_list("code", "pk"))
     started, started_cpu = time.perf_counter(), time.process_time()
@@ -234,6 +240,7 @@ def floor(path: Path, kind: str, count: int) -> dict:
                 billable=billable == "yes",
                 activity=activity,
                 note=note or "",
+                upload_batch_id=batch.pk,
             )
         )
     read, read_cpu = time.perf_counter(), time.process_time()
