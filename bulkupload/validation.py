@@ -54,8 +54,41 @@ def decode_values(model: type[models.Model], data: dict[str, Any]) -> dict[str, 
 def _parsers(model: type[models.Model]) -> dict[str, Any]:
     parsers = {}
     for model_field in model._meta.concrete_fields:
-        parsers[model_field.name] = parsers[model_field.attname] = model_field.to_python
+        parsers[model_field.name] = parsers[model_field.attname] = _parser(model_field)
     return parsers
+
+
+#: Django's own fields whose ``to_python`` hands back a value of these types as it is.
+_KEPT = {
+    **dict.fromkeys((models.CharField, models.TextField, models.EmailField, models.SlugField, models.URLField), (str, type(None))),
+    **dict.fromkeys((models.IntegerField, models.BigIntegerField, models.SmallIntegerField, models.PositiveIntegerField), (int,)),
+    **dict.fromkeys((models.PositiveSmallIntegerField, models.PositiveBigIntegerField, models.AutoField, models.BigAutoField), (int,)),
+    models.BooleanField: (bool,),
+}
+#: Distinct texts remembered per date or decimal field: a file's days and amounts repeat, row after row.
+PARSED_MAX = 4096
+
+
+def _parser(model_field: models.Field) -> Any:
+    """``model_field.to_python``, skipped where it would hand the value back, and remembered for a date's or a decimal's text."""
+    to_python = model_field.to_python
+    target = model_field.target_field if type(model_field) is models.ForeignKey else model_field
+    if (kept := _KEPT.get(type(target))) is not None:
+        return lambda value: value if type(value) in kept else to_python(value)
+    if type(target) not in (models.DateField, models.DecimalField):
+        return to_python
+    parsed: dict[str, Any] = {}
+
+    def remembered(value: Any) -> Any:
+        if type(value) is not str:
+            return to_python(value)
+        if (known := parsed.get(value)) is None:
+            if len(parsed) >= PARSED_MAX:
+                parsed.clear()
+            known = parsed[value] = to_python(value)  # a date or a Decimal: immutable, so rows may share it
+        return known
+
+    return remembered
 
 
 class SharedValues:

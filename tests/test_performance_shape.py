@@ -7,6 +7,7 @@ import json
 import uuid
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from openpyxl import Workbook
 
@@ -15,7 +16,7 @@ from bulkupload.models import UploadBatch, UploadRow
 from bulkupload.reading import Limits, open_table
 from bulkupload.reading.extent import inspect_workbook
 from bulkupload.spec import get_spec
-from bulkupload.validation import RowValidator, SharedValues, encode_values, key_text
+from bulkupload.validation import RowValidator, SharedValues, decode_values, encode_values, key_text
 from project.timesheets.models import Entry, Project
 from project.timesheets.uploads import shown_date as shown
 
@@ -124,6 +125,25 @@ def test_stored_values_are_encoded_exactly_as_djangos_json_encoder_does(value):
     assert encode_values({"v": value}) == json.loads(json.dumps({"v": value}, cls=DjangoJSONEncoder))
     key = (value, "ü" * 250)  # the natural key's text too, cut at 255 characters as the column is
     assert key_text(key) == json.dumps(list(key), cls=DjangoJSONEncoder)[:255]
+
+
+def test_stored_values_decode_as_each_fields_to_python_does():
+    # The decoder skips to_python where it hands the value back and remembers a date's or a decimal's text:
+    # every kind of stored value still comes back as the field would make it, and bad text is still refused.
+    stored = [
+        {"date": "2026-01-05", "hours": "7.50", "note": "x", "billable": True, "employee_id": 3, "upload_batch": None},
+        {"date": "2026-01-05", "hours": "7.5", "note": "", "billable": "f", "employee_id": "4", "activity": 12},
+        {"date": datetime.date(2026, 1, 6), "hours": 0.25, "note": None, "billable": False, "project": 2},
+    ]
+    for _ in range(2):  # the second time from what was remembered
+        for data in stored:
+            expected = {name: Entry._meta.get_field(name).to_python(value) for name, value in data.items()}
+            decoded = decode_values(Entry, data)
+            assert decoded == expected
+            assert [type(v) for v in decoded.values()] == [type(v) for v in expected.values()]
+    assert str(decode_values(Entry, stored[1])["hours"]) == "7.5"  # 7.5 and 7.50 are equal Decimals, not the same text
+    with pytest.raises(ValidationError):
+        decode_values(Entry, {"date": "2026-02-30"})
 
 
 def test_set_based_update_writes_each_rows_own_values(acme, workday, alice):
