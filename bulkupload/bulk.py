@@ -20,6 +20,7 @@ as Django's own insert does, written as array text where the values allow it;
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -226,9 +227,10 @@ def insert_records(model: type[models.Model], records: Sequence[dict[str, Any]],
     fixed = {field.attname: field.get_default() for field in columns if not (field.has_default() and callable(field.default))}
     calls = [(field.attname, field.get_default) for field in columns if field.has_default() and callable(field.default)]
 
+    pick = operator.itemgetter(*attnames) if len(attnames) > 1 else lambda complete: tuple(complete[name] for name in attnames)
+
     def row(values: dict[str, Any]) -> tuple:
-        complete = fixed | {name: default() for name, default in calls if name not in values} | values
-        return tuple(complete[name] for name in attnames)
+        return pick(fixed | {name: default() for name, default in calls if name not in values} | values if calls else fixed | values)
 
     return _insert(model, alias, columns, [row(values) for values in records], returning=True, batch_size=batch_size)
 
