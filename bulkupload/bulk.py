@@ -28,7 +28,7 @@ from django.db import connections, models, router
 from django.db.models import signals
 
 from . import pgcopy
-from .dbvalues import array_text, preparer
+from .dbvalues import array_text, prepare_column, preparer
 
 #: PostgreSQL's wire protocol takes at most this many parameters in one statement.
 MAX_PARAMETERS = 65535
@@ -260,7 +260,8 @@ def _unnest(columns: list[models.Field], connection) -> str:
 def _parameters(prepare: list, rows: Sequence[tuple], connection, *, unnest: bool) -> list:
     """The rows' values made ready for the database: a list per column for ``UNNEST``, else one flat list."""
     if unnest:
-        return [array_text(column) for column in ([to_db(row[i], connection) for row in rows] for i, to_db in enumerate(prepare))]
+        columns = zip(*rows, strict=True)
+        return [array_text(prepare_column(to_db, list(column), connection)) for to_db, column in zip(prepare, columns, strict=True)]
     return [to_db(value, connection) for row in rows for to_db, value in zip(prepare, row, strict=True)]
 
 

@@ -172,6 +172,15 @@ def test_awkward_text_and_numbers_arrive_unchanged(values):
     assert list(batch.rows.order_by("row_number").values_list("target_pk", flat=True)) == list(reversed(AWKWARD))
 
 
+def test_awkward_text_with_nothing_to_escape_arrives_unchanged(values):
+    # A column of texts without quotes or backslashes is written in one pass (PostgreSQL): braces, commas, NULL,
+    # empty and spaced texts, line breaks and tabs must still arrive as they were.
+    plain = [text for text in AWKWARD if '"' not in text and "\\" not in text]
+    rows = [{**values[0], "date": datetime.date(2023, 6, 1 + i), "note": text, "activity": text[:20]} for i, text in enumerate(plain)]
+    pks = insert_records(Entry, rows)
+    assert [Entry.objects.values_list("note", "activity").get(pk=pk) for pk in pks] == [(text, text[:20]) for text in plain]
+
+
 def test_json_of_every_kind_arrives_unchanged(demo):
     # JSON is written as text straight from json.dumps (PostgreSQL: cast to jsonb by the statement): awkward text inside it,
     # and JSON that is a bare string, number, boolean or list, as well as SQL NULL for None.
