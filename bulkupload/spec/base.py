@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import operator
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -240,7 +241,12 @@ class UploadSpec:
 
     def key_of(self, values: dict[str, Any]) -> tuple:
         """A row's natural key from its model values (``()`` when rows are not matched)."""
-        return tuple(values[name] for name in self.key_fields)
+        return self._key_getter(values)
+
+    @cached_property
+    def _key_getter(self) -> Any:
+        names = self.key_fields
+        return operator.itemgetter(*names) if len(names) > 1 else lambda values: tuple(values[name] for name in names)
 
     def check(self) -> list[CheckMessage]:
         """System check messages for this declaration (see :mod:`bulkupload.checks`)."""
