@@ -11,10 +11,14 @@ without the user's say.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.db import models, transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -128,24 +132,38 @@ class RowWriter:
         Raises :class:`ChangedSincePreview` (after reading every row, so the count
         is complete) when records changed since the preview and the user has not
         said what to do with them; the caller's transaction then writes nothing.
+
+        The next chunk's staged values are decoded on a helper thread while this one
+        waits for the database to write the current chunk (no query runs there).
         """
         created_so_far, analyzed = 0, False
-        for chunk in base._chunks(self.batch.rows.exclude(status__in=[Status.INVALID, Status.EXCLUDED]), "data", "target_pk", "seen"):
-            values_of_rows = [decode_values(self.model, data) for _row_id, data, _pk, _seen in chunk]
-            keys = [self.spec.key_of(values) for values in values_of_rows]
-            existing = current_records(self.spec, self.scope, keys)
-            creates, updates, outcomes = self.decide(chunk, values_of_rows, keys, existing)
-            if self.changed_count:
-                continue  # the confirm stops: nothing more is written, the rest is only counted
-            self.write(creates, updates, outcomes)
-            created_so_far += len(creates)
-            if created_so_far >= base.ANALYZE_FROM_ROWS and not analyzed:
-                refresh_statistics(self.model)  # the table may have been empty when its statistics were last taken
-                analyzed = True
-            progress.advance(len(chunk))
+        valid = self.batch.rows.exclude(status__in=[Status.INVALID, Status.EXCLUDED]).annotate(text=Cast("data", TextField()))
+        chunks = base._chunks(valid, "text", "target_pk", "seen")
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulkupload-decode") as decoder:
+            chunk = next(chunks, None)
+            decoding = decoder.submit(self.decode, chunk) if chunk is not None else None
+            while chunk is not None and decoding is not None:
+                values_of_rows, keys = decoding.result()
+                existing = current_records(self.spec, self.scope, keys)
+                creates, updates, outcomes = self.decide(chunk, values_of_rows, keys, existing)
+                chunk = next(chunks, None)
+                decoding = decoder.submit(self.decode, chunk) if chunk is not None else None
+                if self.changed_count:
+                    continue  # the confirm stops: nothing more is written, the rest is only counted
+                self.write(creates, updates, outcomes)
+                created_so_far += len(creates)
+                if created_so_far >= base.ANALYZE_FROM_ROWS and not analyzed:
+                    refresh_statistics(self.model)  # the table may have been empty when its statistics were last taken
+                    analyzed = True
+                progress.advance(len(values_of_rows))
         if self.changed_count:
             raise changed_error(self.spec, self.changed, self.changed_count)
         return self.counts
+
+    def decode(self, chunk: list[tuple]) -> tuple[list[dict[str, Any]], list[tuple]]:
+        """A chunk's staged values (JSON text) as model values, and their natural keys: pure Python, no query."""
+        values_of_rows = [decode_values(self.model, json.loads(text)) for _row_id, text, _pk, _seen in chunk]
+        return values_of_rows, [self.spec.key_of(values) for values in values_of_rows]
 
     def decide(self, chunk: list[tuple], values_of_rows: list[dict], keys: list[tuple], existing: dict[tuple, models.Model]) -> tuple:
         creates: list[tuple[int, dict[str, Any]]] = []  # (row id, the new record's attribute values)
