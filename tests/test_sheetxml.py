@@ -26,7 +26,7 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
 from bulkupload.exceptions import FileRejected
-from bulkupload.reading import Limits, sheetxml, xlsx
+from bulkupload.reading import Limits, sheetxml, strings, xlsx
 from bulkupload.reading.budget import Budget
 
 from .helpers import HEADER, xlsx_file
@@ -484,3 +484,20 @@ def test_a_million_row_workbook_is_read_with_flat_memory_in_a_capped_process(tmp
     assert result["rows"] == 1_000_000
     assert result["last"] == [1_000_001, ["person28@acme.example", "45401", "P-002", "2.5", "", "", "note 1000001"]]
     assert result["peak_mb"] < 200, result["peak_mb"]
+
+
+def test_a_shared_strings_table_kept_in_blocks_reads_as_openpyxl_does(monkeypatch):
+    # Past its first texts the table is kept as joined blocks (bulkupload/reading/strings.py): made small here, so
+    # texts on both sides of the line, in sealed blocks and in the last unsealed one, are read as openpyxl reads them.
+    monkeypatch.setattr(strings, "KEPT_AS_IS", 3)
+    monkeypatch.setattr(strings, "BLOCK", 2)
+    assert_same(xlsxwriter_book(constant_memory=False))
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})  # shared strings, as Excel writes them
+    sheet = book.add_worksheet("Notes")
+    sheet.write_row(0, 0, ["Note", "Again"])
+    for i in range(1, 26):
+        sheet.write_row(i, 0, [f"note {i} ü🙂" if i % 7 == 0 else f"note {i}", f"note {26 - i}"])
+    book.close()
+    found = assert_same(buffer.getvalue())
+    assert found["Notes"][-1][1] == [("note 25", ""), ("note 1", "")]

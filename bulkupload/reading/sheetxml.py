@@ -18,7 +18,7 @@ calendar; merged ranges over the table are refused once the sheet has been read.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import IO, Any
 from xml.etree.ElementTree import ParseError
 from xml.parsers import expat
@@ -33,6 +33,7 @@ from .parts import _causes, _Reader
 from .sheetcells import CellBuilder, check_merged, unsafe_message
 from .sheetscan import Fallback, fast_rows
 from .sniff import XLSX
+from .strings import SharedStrings
 from .table import Limits, Table, build_table
 
 #: Bytes of unpacked XML handed to expat at a time: the rows of one block are all that is held.
@@ -83,7 +84,7 @@ class Workbook:
         fileobj.seek(0)
 
 
-def _load(fileobj: IO[bytes], *, name: str, limits: Limits) -> tuple[Any, list[str]]:
+def _load(fileobj: IO[bytes], *, name: str, limits: Limits) -> tuple[Any, Sequence[str]]:
     """The workbook's small parts read by openpyxl, its shared strings by expat; damage reported as the openpyxl reader does."""
 
     class MetadataReader(_Reader):
@@ -113,7 +114,7 @@ def _load(fileobj: IO[bytes], *, name: str, limits: Limits) -> tuple[Any, list[s
     return workbook, reader.shared_strings
 
 
-def read_shared_strings(source: IO[bytes], *, limit: int | None, name: str) -> list[str]:
+def read_shared_strings(source: IO[bytes], *, limit: int | None, name: str) -> SharedStrings:
     """Every ``<si>``'s text, as openpyxl's ``read_string_table``; malformed XML is a ``ParseError`` as there."""
     collector = _StringTable(limit, name=name)
     try:
@@ -342,7 +343,7 @@ class _StringTable:
     """expat callbacks over the shared strings part: every ``<si>``'s text, as openpyxl's ``read_string_table``."""
 
     def __init__(self, limit: int | None, *, name: str) -> None:
-        self.strings: list[str] = []
+        self.strings = SharedStrings()
         self.limit, self.name = limit, name
         self.handler = handler = _SheetHandler.__new__(_SheetHandler)
         handler.depth, handler.text, handler.text_depth, handler.buffer = 0, None, -9, None
